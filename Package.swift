@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+// A small KVM virtual-machine monitor: typed KVM layer, PCI bus model, MSI-X with KVM interrupt
+// routing, device tree (libfdt), tiny test guests and a runner. See README.md and docs in Guests/.
+import PackageDescription
+
+let package = Package(
+    name: "SwiftVMM",
+    products: [
+        .library(name: "KVM", targets: ["KVM"]),
+        .library(name: "Memory", targets: ["Memory"]),
+        .library(name: "Devices", targets: ["Devices"]),
+        .library(name: "Platform", targets: ["Platform"]),
+        .library(name: "VMM", targets: ["VMM"]),
+        .executable(name: "vmm", targets: ["vmm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CKVM"),
+        .target(name: "KVM", dependencies: ["CKVM"]),
+        .target(name: "Memory", dependencies: ["CKVM"]),
+        .target(name: "Devices"),
+        .target(name: "Platform", dependencies: ["KVM", "Memory"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "Platform"]),
+        .executableTarget(
+            name: "vmm",
+            dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
+        .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        .testTarget(name: "PlatformTests", dependencies: ["Platform", "Memory"]),
+        .testTarget(name: "VMMTests", dependencies: ["VMM"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

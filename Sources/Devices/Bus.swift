@@ -1,0 +1,152 @@
+import Synchronization
+
+/// An address-range map of devices: one instance for port I/O, one for MMIO.
+///
+/// Ranges are kept sorted and may not overlap; lookup is a binary search. An access is routed to a
+/// device only when it lies wholly inside the device's range. Unclaimed reads return all ones and
+/// unclaimed writes are dropped; both are counted and logged at a limited rate.
+/// Registration may happen while vCPUs run (BAR relocation): the map is behind a mutex held only
+/// for the lookup, never while a device handler runs.
+public final class Bus: Sendable {
+    /// One registered range. `last` is inclusive so a range may end at the top of the address space.
+    public struct Range: Sendable, Equatable, CustomStringConvertible {
+        public let base: UInt64
+        public let last: UInt64
+        public var size: UInt64 { last &- base &+ 1 }
+        public var description: String { "[0x\(String(base, radix: 16))…0x\(String(last, radix: 16))]" }
+    }
+
+    struct Entry {
+        let range: Range
+        let name: String
+        let device: any BusDevice
+    }
+
+    /// "port" or "MMIO", for messages.
+    public let spaceName: String
+    private let entries = Mutex<[Entry]>([])
+    private let unclaimedCount = Atomic<Int>(0)
+    private let log: @Sendable (String) -> Void
+    /// How many unclaimed accesses are logged before the log goes quiet.
+    public let unclaimedLogLimit: Int
+
+    /// - Parameters:
+    ///   - spaceName: how messages name this space ("port", "MMIO").
+    ///   - unclaimedLogLimit: unclaimed accesses logged before going quiet (later ones are only counted).
+    ///   - log: where those messages go.
+    public init(spaceName: String, unclaimedLogLimit: Int = 8, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.spaceName = spaceName
+        self.unclaimedLogLimit = unclaimedLogLimit
+        self.log = log
+    }
+
+    /// Adds `device` at [base, base + size). Refuses empty, wrapping and overlapping ranges.
+    public func register(_ device: any BusDevice, name: String, base: UInt64, size: UInt64) throws(BusError) {
+        guard size > 0 else { throw .emptyRange(name: name, base: base) }
+        let (last, overflow) = base.addingReportingOverflow(size - 1)
+        guard !overflow else { throw .wrapsAround(name: name, base: base, size: size) }
+        let range = Range(base: base, last: last)
+        try entries.withLock { (list: inout [Entry]) throws(BusError) in
+            let index = Self.insertionIndex(list, base)
+            if index > 0, list[index - 1].range.last >= base {
+                throw .overlap(name: name, range: range, existing: list[index - 1].name, existingRange: list[index - 1].range)
+            }
+            if index < list.count, list[index].range.base <= last {
+                throw .overlap(name: name, range: range, existing: list[index].name, existingRange: list[index].range)
+            }
+            list.insert(Entry(range: range, name: name, device: device), at: index)
+        }
+    }
+
+    /// Removes the range that starts at `base`. Returns whether there was one.
+    @discardableResult
+    public func unregister(base: UInt64) -> Bool {
+        entries.withLock { list in
+            let index = Self.insertionIndex(list, base)
+            guard index < list.count, list[index].range.base == base else { return false }
+            list.remove(at: index)
+            return true
+        }
+    }
+
+    /// The ranges in address order, with the names they were registered under.
+    public var ranges: [(name: String, range: Range)] {
+        entries.withLock { $0.map { ($0.name, $0.range) } }
+    }
+
+    /// Unclaimed accesses seen so far.
+    public var unclaimedAccesses: Int { unclaimedCount.load(ordering: .relaxed) }
+
+    /// Reads `size` bytes at `address`: the device's value, or all ones when no device claims it.
+    @inline(__always)
+    public func read(_ address: UInt64, size: Int) -> UInt64 {
+        if let (device, offset) = lookup(address, size: size) {
+            return device.read(offset: offset, size: size) & allOnes(size: size)
+        }
+        unclaimed("read", address, size, 0)
+        return allOnes(size: size)
+    }
+
+    /// Writes `size` bytes of `value` at `address`; dropped when no device claims it.
+    @inline(__always)
+    public func write(_ address: UInt64, size: Int, value: UInt64) {
+        if let (device, offset) = lookup(address, size: size) {
+            device.write(offset: offset, size: size, value: value & allOnes(size: size))
+            return
+        }
+        unclaimed("write", address, size, value)
+    }
+
+    /// The device whose range holds all of [address, address + size), and the offset into it.
+    @inline(__always)
+    func lookup(_ address: UInt64, size: Int) -> (any BusDevice, UInt64)? {
+        entries.withLock { list in
+            // Binary search for the last range with base <= address.
+            var low = 0, high = list.count
+            while low < high {
+                let mid = (low + high) / 2
+                if list[mid].range.base <= address { low = mid + 1 } else { high = mid }
+            }
+            guard low > 0 else { return nil }
+            let entry = list[low - 1]
+            let (accessLast, overflow) = address.addingReportingOverflow(UInt64(max(1, size)) - 1)
+            guard !overflow, accessLast <= entry.range.last else { return nil }
+            return (entry.device, address - entry.range.base)
+        }
+    }
+
+    private func unclaimed(_ kind: String, _ address: UInt64, _ size: Int, _ value: UInt64) {
+        let seen = unclaimedCount.wrappingAdd(1, ordering: .relaxed).oldValue
+        guard seen < unclaimedLogLimit else { return }
+        let what = kind == "write" ? " of 0x\(String(value, radix: 16))" : ""
+        let quiet = seen + 1 == unclaimedLogLimit ? " (further unclaimed accesses are counted, not logged)" : ""
+        log("unclaimed \(spaceName) \(kind)\(what) (\(size) bytes) at 0x\(String(address, radix: 16))\(quiet)")
+    }
+
+    private static func insertionIndex(_ list: [Entry], _ base: UInt64) -> Int {
+        var low = 0, high = list.count
+        while low < high {
+            let mid = (low + high) / 2
+            if list[mid].range.base < base { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}
+
+/// Why a range could not be registered on a bus.
+public enum BusError: Error, Equatable, CustomStringConvertible {
+    case emptyRange(name: String, base: UInt64)
+    case wrapsAround(name: String, base: UInt64, size: UInt64)
+    case overlap(name: String, range: Bus.Range, existing: String, existingRange: Bus.Range)
+
+    public var description: String {
+        switch self {
+        case let .emptyRange(name, base):
+            "cannot register \(name) at 0x\(String(base, radix: 16)): size is 0"
+        case let .wrapsAround(name, base, size):
+            "cannot register \(name): 0x\(String(size, radix: 16)) bytes at 0x\(String(base, radix: 16)) wrap past the end of the address space"
+        case let .overlap(name, range, existing, existingRange):
+            "cannot register \(name) at \(range): overlaps \(existing) at \(existingRange)"
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import CKVM
+
+/// The system scope: the `/dev/kvm` fd. Creates VMs and answers capability queries.
+public final class KVMSystem: Sendable {
+    public let fd: FileDescriptor
+
+    /// Opens the KVM device and checks the API version (KVM_GET_API_VERSION must be 12).
+    public init(path: String = "/dev/kvm") throws {
+        let raw = ckvm_open(path)
+        if raw < 0 { throw KVMError.open(path: path, errno: -raw) }
+        fd = FileDescriptor(owning: raw)
+        let version = try checkedIoctl(raw, CKVM_GET_API_VERSION, "KVM_GET_API_VERSION", value: 0)
+        if version != KVM_API_VERSION { throw KVMError.unsupportedAPIVersion(version) }
+    }
+
+    /// The value KVM_CHECK_EXTENSION reports for `capability` (0 = absent).
+    public func check(_ capability: KVMCapability) -> Int {
+        Int(max(0, ckvm_ioctl_value(fd.rawValue, CKVM_CHECK_EXTENSION, UInt(capability.rawValue))))
+    }
+
+    /// Size of the `kvm_run` area each vCPU fd maps (KVM_GET_VCPU_MMAP_SIZE).
+    public func vcpuMmapSize() throws -> Int {
+        Int(try checkedIoctl(fd.rawValue, CKVM_GET_VCPU_MMAP_SIZE, "KVM_GET_VCPU_MMAP_SIZE", value: 0))
+    }
+
+    /// The CPUID entries KVM supports on this host (KVM_GET_SUPPORTED_CPUID).
+    public func supportedCPUID() throws -> CPUIDTable {
+        var capacity: UInt32 = 128
+        while true {
+            var table = CPUIDTable(capacity: capacity)
+            let r = table.withHeader { ckvm_ioctl(fd.rawValue, CKVM_GET_SUPPORTED_CPUID, $0) }
+            if r == -7 /* E2BIG */ && capacity < 4096 { capacity *= 2; continue }
+            if r < 0 { throw KVMError.ioctl(name: "KVM_GET_SUPPORTED_CPUID", argument: "with \(capacity) entries", errno: -r) }
+            return table
+        }
+    }
+
+    /// Creates a VM (KVM_CREATE_VM, machine type 0).
+    public func createVirtualMachine() throws -> KVMVirtualMachine {
+        let raw = try checkedIoctl(fd.rawValue, CKVM_CREATE_VM, "KVM_CREATE_VM", value: 0)
+        return KVMVirtualMachine(system: self, fd: FileDescriptor(owning: raw))
+    }
+}
+
+/// Capabilities this VMM asks about (KVM_CAP_*).
+public struct KVMCapability: RawRepresentable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public let name: String
+    public init?(rawValue: Int32) { self.rawValue = rawValue; name = "KVM_CAP \(rawValue)" }
+    init(_ rawValue: Int32, _ name: String) { self.rawValue = rawValue; self.name = name }
+    public var description: String { name }
+
+    public static let irqchip = KVMCapability(KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP")
+    public static let irqfd = KVMCapability(KVM_CAP_IRQFD, "KVM_CAP_IRQFD")
+    public static let signalMSI = KVMCapability(KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI")
+    public static let irqRouting = KVMCapability(KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING")
+    public static let ioeventfd = KVMCapability(KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD")
+    public static let immediateExit = KVMCapability(KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT")
+    public static let nrVCPUs = KVMCapability(KVM_CAP_NR_VCPUS, "KVM_CAP_NR_VCPUS")
+    public static let maxVCPUs = KVMCapability(KVM_CAP_MAX_VCPUS, "KVM_CAP_MAX_VCPUS")
+    public static let userMemory = KVMCapability(KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY")
+}

@@ -1,0 +1,105 @@
+import CKVM
+
+/// One entry of the GSI routing table.
+public enum GSIRoute: Equatable, Sendable {
+    /// An MSI message: address and data as the guest programmed them.
+    case msi(gsi: UInt32, address: UInt64, data: UInt32)
+    /// A pin of an in-kernel interrupt controller (0 = PIC master, 1 = PIC slave, 2 = IOAPIC).
+    case irqchip(gsi: UInt32, chip: UInt32, pin: UInt32)
+
+    public var gsi: UInt32 {
+        switch self {
+        case let .msi(gsi, _, _), let .irqchip(gsi, _, _): gsi
+        }
+    }
+
+    /// The routes KVM_CREATE_IRQCHIP installs on x86: GSI 0–15 to both PICs and the IOAPIC, 16–23 to the
+    /// IOAPIC (GSI 0 goes to IOAPIC pin 2, as the timer override says). KVM_SET_GSI_ROUTING replaces the whole
+    /// table, so every commit must carry these again or the legacy interrupts die.
+    public static let defaultPinRoutes: [GSIRoute] = {
+        var routes: [GSIRoute] = []
+        for gsi: UInt32 in 0..<16 {
+            routes.append(.irqchip(gsi: gsi, chip: gsi < 8 ? 0 : 1, pin: gsi % 8))
+            routes.append(.irqchip(gsi: gsi, chip: 2, pin: gsi == 0 ? 2 : gsi))
+        }
+        for gsi: UInt32 in 16..<24 { routes.append(.irqchip(gsi: gsi, chip: 2, pin: gsi)) }
+        return routes
+    }()
+}
+
+extension KVMVirtualMachine {
+    /// Replaces the whole GSI routing table (KVM_SET_GSI_ROUTING).
+    public func setGSIRouting(_ routes: [GSIRoute]) throws {
+        var buffer = [UInt8](repeating: 0, count: ckvm_routing_size(UInt32(routes.count)))
+        try buffer.withUnsafeMutableBytes { raw in
+            // In bounds: the buffer holds the header and routes.count entries (ckvm_routing_size).
+            let table = raw.baseAddress!.assumingMemoryBound(to: kvm_irq_routing.self)
+            table.pointee.nr = UInt32(routes.count)
+            table.pointee.flags = 0
+            for (index, route) in routes.enumerated() {
+                switch route {
+                case let .msi(gsi, address, data):
+                    ckvm_routing_set_msi(table, UInt32(index), gsi, UInt32(truncatingIfNeeded: address),
+                                         UInt32(truncatingIfNeeded: address >> 32), data)
+                case let .irqchip(gsi, chip, pin):
+                    ckvm_routing_set_irqchip(table, UInt32(index), gsi, chip, pin)
+                }
+            }
+            _ = try checkedIoctl(fd.rawValue, CKVM_SET_GSI_ROUTING, "KVM_SET_GSI_ROUTING",
+                                 "with \(routes.count) routes", raw.baseAddress)
+        }
+    }
+
+    /// Attaches `eventfd` to `gsi`: a write to the eventfd injects that GSI (KVM_IRQFD).
+    public func attachIRQFD(_ eventfd: EventFD, gsi: UInt32) throws {
+        var request = kvm_irqfd()
+        request.fd = UInt32(bitPattern: eventfd.fd.rawValue)
+        request.gsi = gsi
+        _ = try withUnsafeMutablePointer(to: &request) {
+            try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "attaching fd \(eventfd.fd.rawValue) to GSI \(gsi)", $0)
+        }
+    }
+
+    /// Detaches `eventfd` from `gsi` (KVM_IRQFD with KVM_IRQFD_FLAG_DEASSIGN).
+    public func detachIRQFD(_ eventfd: EventFD, gsi: UInt32) throws {
+        var request = kvm_irqfd()
+        request.fd = UInt32(bitPattern: eventfd.fd.rawValue)
+        request.gsi = gsi
+        request.flags = UInt32(KVM_IRQFD_FLAG_DEASSIGN)
+        _ = try withUnsafeMutablePointer(to: &request) {
+            try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "detaching fd \(eventfd.fd.rawValue) from GSI \(gsi)", $0)
+        }
+    }
+
+    /// Makes guest writes of `length` bytes to `address` signal `eventfd` without a vCPU exit (KVM_IOEVENTFD).
+    /// `port` selects port I/O space instead of MMIO.
+    public func attachIOEventFD(_ eventfd: EventFD, address: UInt64, length: UInt32, port: Bool = false, deassign: Bool = false) throws {
+        var request = kvm_ioeventfd()
+        request.addr = address
+        request.len = length
+        request.fd = eventfd.fd.rawValue
+        var flags: UInt32 = 0
+        if port { flags |= UInt32(1 << kvm_ioeventfd_flag_nr_pio) }
+        if deassign { flags |= UInt32(1 << kvm_ioeventfd_flag_nr_deassign) }
+        request.flags = flags
+        _ = try withUnsafeMutablePointer(to: &request) {
+            try checkedIoctl(fd.rawValue, CKVM_IOEVENTFD, "KVM_IOEVENTFD",
+                             "\(deassign ? "removing" : "adding") \(length) bytes at \(hex(address))", $0)
+        }
+    }
+
+    /// Sends one MSI message to the in-kernel LAPICs (KVM_SIGNAL_MSI). Returns true when it was
+    /// delivered (1), false when the guest blocked it (0).
+    @discardableResult
+    public func signalMSI(address: UInt64, data: UInt32) throws -> Bool {
+        var msi = kvm_msi()
+        msi.address_lo = UInt32(truncatingIfNeeded: address)
+        msi.address_hi = UInt32(truncatingIfNeeded: address >> 32)
+        msi.data = data
+        let r = withUnsafeMutablePointer(to: &msi) { ckvm_ioctl(fd.rawValue, CKVM_SIGNAL_MSI, $0) }
+        if r < 0 {
+            throw KVMError.ioctl(name: "KVM_SIGNAL_MSI", argument: "for address \(hex(address)) data \(hex(data))", errno: -r)
+        }
+        return r > 0
+    }
+}

@@ -1,0 +1,87 @@
+import CKVM
+
+/// Guest RAM: one anonymous host mapping that backs guest-physical [0, size).
+///
+/// Every access by guest-physical address is bounds-checked with overflow-safe arithmetic and
+/// throws `GuestMemoryError` when it leaves RAM.
+public final class GuestMemory: @unchecked Sendable {
+    /// Bytes of RAM.
+    public let size: UInt64
+    /// Host address of guest-physical 0. Valid until this object is gone.
+    public let hostBase: UnsafeMutableRawPointer
+
+    /// Maps `size` bytes (a positive multiple of 4 KiB) of zeroed anonymous memory.
+    public init(size: UInt64) throws {
+        guard size > 0, size % 4096 == 0, size <= UInt64(Int.max) else { throw GuestMemoryError.badSize(size) }
+        var error: Int32 = 0
+        guard let base = ckvm_mmap(-1, Int(size), &error) else { throw GuestMemoryError.mapFailed(size: size, errno: error) }
+        self.size = size
+        hostBase = base
+    }
+
+    deinit {
+        _ = ckvm_munmap(hostBase, Int(size))
+    }
+
+    /// True when [address, address + count) lies inside RAM.
+    public func contains(_ address: UInt64, count: UInt64) -> Bool {
+        let (end, overflow) = address.addingReportingOverflow(count)
+        return !overflow && end <= size
+    }
+
+    /// A host pointer to `count` bytes at guest-physical `address`, after a bounds check.
+    public func pointer(at address: UInt64, count: UInt64) throws -> UnsafeMutableRawPointer {
+        guard contains(address, count: count) else { throw GuestMemoryError.outOfBounds(address: address, count: count, ramSize: size) }
+        // In bounds: checked just above against the mapping's size.
+        return hostBase.advanced(by: Int(address))
+    }
+
+    /// Copies `bytes` to guest-physical `address`.
+    public func write(_ bytes: some Collection<UInt8>, at address: UInt64) throws {
+        let destination = try pointer(at: address, count: UInt64(bytes.count))
+        var offset = 0
+        for byte in bytes {
+            destination.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
+            offset += 1
+        }
+    }
+
+    /// Copies `count` bytes from guest-physical `address`.
+    public func read(at address: UInt64, count: Int) throws -> [UInt8] {
+        let source = try pointer(at: address, count: UInt64(max(0, count)))
+        return Array(UnsafeRawBufferPointer(start: source, count: max(0, count)))
+    }
+
+    /// Stores a little-endian integer at `address`.
+    public func store<T: FixedWidthInteger>(_ value: T, at address: UInt64) throws {
+        try pointer(at: address, count: UInt64(MemoryLayout<T>.size)).storeBytes(of: value.littleEndian, as: T.self)
+    }
+
+    /// Loads a little-endian integer from `address`.
+    public func load<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64) throws -> T {
+        T(littleEndian: try pointer(at: address, count: UInt64(MemoryLayout<T>.size)).loadUnaligned(as: T.self))
+    }
+
+    /// Zeroes [address, address + count).
+    public func zero(at address: UInt64, count: UInt64) throws {
+        try pointer(at: address, count: count).initializeMemory(as: UInt8.self, repeating: 0, count: Int(count))
+    }
+}
+
+/// Failures of guest memory, naming the address and size.
+public enum GuestMemoryError: Error, Equatable, CustomStringConvertible {
+    case badSize(UInt64)
+    case mapFailed(size: UInt64, errno: Int32)
+    case outOfBounds(address: UInt64, count: UInt64, ramSize: UInt64)
+
+    public var description: String {
+        switch self {
+        case let .badSize(size):
+            "guest memory size \(size) bytes is not a positive multiple of 4 KiB"
+        case let .mapFailed(size, errno):
+            "cannot map \(size >> 20) MiB of guest memory: \(String(cString: ckvm_errno_name(errno)))"
+        case let .outOfBounds(address, count, ramSize):
+            "guest access of \(count) bytes at 0x\(String(address, radix: 16)) is outside RAM (0x0…0x\(String(ramSize, radix: 16)))"
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Memory
+
+/// An ELF64 x86-64 executable, validated and ready to copy into guest RAM.
+///
+/// Only what the boot protocol needs is read: the entry point and the PT_LOAD segments, each
+/// placed at its physical address (`p_paddr`).
+public struct ELFImage: Sendable {
+    /// One PT_LOAD segment: `fileSize` bytes from `fileOffset` copied to `address`, then zeroes up to `memorySize`.
+    public struct Segment: Sendable, Equatable {
+        public let address: UInt64
+        public let fileOffset: Int
+        public let fileSize: Int
+        public let memorySize: UInt64
+        public var end: UInt64 { address + memorySize }
+    }
+
+    public let entry: UInt64
+    public let segments: [Segment]
+    let bytes: [UInt8]
+
+    /// Parses and validates `bytes`; `name` is used in error messages.
+    public init(bytes: [UInt8], name: String = "guest") throws(ELFError) {
+        func u16(_ o: Int) -> UInt16 { UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8 }
+        func u32(_ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[o + $1]) << (8 * UInt32($1)) } }
+        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[o + $1]) << (8 * UInt64($1)) } }
+
+        guard bytes.count >= 64 else { throw .truncated(name, what: "ELF header", need: 64, have: bytes.count) }
+        guard bytes[0] == 0x7F, bytes[1] == 0x45, bytes[2] == 0x4C, bytes[3] == 0x46 else { throw .notELF(name) }
+        guard bytes[4] == 2 else { throw .unsupported(name, field: "class", value: UInt64(bytes[4]), expected: "2 (ELF64)") }
+        guard bytes[5] == 1 else { throw .unsupported(name, field: "data encoding", value: UInt64(bytes[5]), expected: "1 (little-endian)") }
+        guard u16(16) == 2 else { throw .unsupported(name, field: "e_type", value: UInt64(u16(16)), expected: "2 (ET_EXEC)") }
+        guard u16(18) == 62 else { throw .unsupported(name, field: "e_machine", value: UInt64(u16(18)), expected: "62 (x86-64)") }
+
+        let phoff = u64(32), phentsize = Int(u16(54)), phnum = Int(u16(56))
+        guard phentsize >= 56 || phnum == 0 else {
+            throw .unsupported(name, field: "e_phentsize", value: UInt64(phentsize), expected: "at least 56")
+        }
+        let tableSize = UInt64(phentsize * phnum)
+        guard phoff <= UInt64(bytes.count), tableSize <= UInt64(bytes.count) - phoff else {
+            throw .truncated(name, what: "program header table (\(phnum) entries at offset \(phoff))",
+                             need: Int(clamping: phoff &+ tableSize), have: bytes.count)
+        }
+
+        var segments: [Segment] = []
+        for index in 0..<phnum {
+            let h = Int(phoff) + index * phentsize
+            guard u32(h) == 1 else { continue }  // PT_LOAD only
+            let offset = u64(h + 8), paddr = u64(h + 24), fileSize = u64(h + 32), memorySize = u64(h + 40)
+            guard offset <= UInt64(bytes.count), fileSize <= UInt64(bytes.count) - offset else {
+                throw .segmentOutsideFile(name, index: index, offset: offset, size: fileSize, fileSize: bytes.count)
+            }
+            guard fileSize <= memorySize else { throw .segmentFileLargerThanMemory(name, index: index, fileSize: fileSize, memorySize: memorySize) }
+            guard paddr.addingReportingOverflow(memorySize).overflow == false else {
+                throw .segmentWraps(name, index: index, address: paddr, size: memorySize)
+            }
+            let segment = Segment(address: paddr, fileOffset: Int(offset), fileSize: Int(fileSize), memorySize: memorySize)
+            if let other = segments.first(where: { $0.address < segment.end && segment.address < $0.end }) {
+                throw .segmentsOverlap(name, first: other.address, second: segment.address)
+            }
+            segments.append(segment)
+        }
+        guard !segments.isEmpty else { throw .noLoadableSegments(name) }
+        let entry = u64(24)
+        guard segments.contains(where: { $0.address <= entry && entry < $0.end }) else { throw .entryOutsideSegments(name, entry: entry) }
+        self.entry = entry
+        self.segments = segments
+        self.bytes = bytes
+    }
+
+    /// Checks that every segment fits in `ramSize` bytes of RAM above `reservedEnd`, then copies the
+    /// segments into `memory` and zeroes their tails.
+    public func load(into memory: GuestMemory, reservedEnd: UInt64 = BootLayout.guestLoadBase, name: String = "guest") throws {
+        for segment in segments {
+            guard segment.address >= reservedEnd else {
+                throw ELFError.overlapsReserved(name, address: segment.address, size: segment.memorySize, reservedEnd: reservedEnd)
+            }
+            guard segment.end <= memory.size else {
+                throw ELFError.doesNotFit(name, address: segment.address, size: segment.memorySize, ramSize: memory.size)
+            }
+        }
+        for segment in segments {
+            try memory.write(bytes[segment.fileOffset..<(segment.fileOffset + segment.fileSize)], at: segment.address)
+            try memory.zero(at: segment.address + UInt64(segment.fileSize), count: segment.memorySize - UInt64(segment.fileSize))
+        }
+    }
+}
+
+/// Why a guest ELF was refused; each message names the file and the offending value.
+public enum ELFError: Error, Equatable, CustomStringConvertible {
+    case truncated(String, what: String, need: Int, have: Int)
+    case notELF(String)
+    case unsupported(String, field: String, value: UInt64, expected: String)
+    case segmentOutsideFile(String, index: Int, offset: UInt64, size: UInt64, fileSize: Int)
+    case segmentFileLargerThanMemory(String, index: Int, fileSize: UInt64, memorySize: UInt64)
+    case segmentWraps(String, index: Int, address: UInt64, size: UInt64)
+    case segmentsOverlap(String, first: UInt64, second: UInt64)
+    case noLoadableSegments(String)
+    case entryOutsideSegments(String, entry: UInt64)
+    case overlapsReserved(String, address: UInt64, size: UInt64, reservedEnd: UInt64)
+    case doesNotFit(String, address: UInt64, size: UInt64, ramSize: UInt64)
+
+    public var description: String {
+        func h(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+        switch self {
+        case let .truncated(n, what, need, have): return "\(n): truncated ELF: the \(what) needs \(need) bytes, the file has \(have)"
+        case let .notELF(n): return "\(n): not an ELF file (bad magic)"
+        case let .unsupported(n, field, value, expected): return "\(n): unsupported ELF \(field) \(value), expected \(expected)"
+        case let .segmentOutsideFile(n, i, offset, size, fileSize):
+            return "\(n): segment \(i) (\(size) bytes at file offset \(offset)) lies outside the \(fileSize)-byte file"
+        case let .segmentFileLargerThanMemory(n, i, f, m): return "\(n): segment \(i) has p_filesz \(f) larger than p_memsz \(m)"
+        case let .segmentWraps(n, i, a, s): return "\(n): segment \(i) at \(h(a)) with size \(h(s)) wraps past the address space"
+        case let .segmentsOverlap(n, a, b): return "\(n): segments at \(h(a)) and \(h(b)) overlap"
+        case let .noLoadableSegments(n): return "\(n): no PT_LOAD segment"
+        case let .entryOutsideSegments(n, e): return "\(n): entry point \(h(e)) is not inside a loaded segment"
+        case let .overlapsReserved(n, a, s, r):
+            return "\(n): segment at \(h(a)) (\(s) bytes) overlaps the VMM's reserved memory below \(h(r))"
+        case let .doesNotFit(n, a, s, ram):
+            return "\(n): segment at \(h(a)) (\(s) bytes) does not fit in \(ram >> 20) MiB of guest RAM"
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import CKVM
+import KVM
+import Memory
+
+/// The 64-bit long-mode entry state of the boot protocol: GDT, identity-mapped page tables and the
+/// register values every vCPU starts with.
+public enum LongMode {
+    // Control-register bits.
+    static let cr0PE: UInt64 = 1 << 0, cr0MP: UInt64 = 1 << 1, cr0ET: UInt64 = 1 << 4
+    static let cr0NE: UInt64 = 1 << 5, cr0WP: UInt64 = 1 << 16, cr0PG: UInt64 = 1 << 31
+    static let cr4PAE: UInt64 = 1 << 5
+    static let eferLME: UInt64 = 1 << 8, eferLMA: UInt64 = 1 << 10
+    // Page-table entry bits.
+    static let present: UInt64 = 1 << 0, writable: UInt64 = 1 << 1, pageSize: UInt64 = 1 << 7
+
+    /// Selectors of the flat segments in the GDT.
+    public static let codeSelector: UInt16 = 0x08
+    public static let dataSelector: UInt16 = 0x10
+
+    /// Writes the GDT and the page tables (identity map of the low 4 GiB with 2 MiB pages) into `memory`.
+    public static func writeTables(into memory: GuestMemory) throws {
+        // GDT: null, 64-bit code (L=1, P, DPL0, execute/read), data (P, read/write, G, D/B).
+        let gdt: [UInt64] = [0, 0x00AF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF]
+        for (i, entry) in gdt.enumerated() { try memory.store(entry, at: BootLayout.gdtAddress + UInt64(i * 8)) }
+
+        try memory.zero(at: BootLayout.pml4Address, count: 0x6000)
+        try memory.store(BootLayout.pdptAddress | present | writable, at: BootLayout.pml4Address)
+        for gib in 0..<4 {
+            let directory = BootLayout.pageDirectoriesAddress + UInt64(gib) * 0x1000
+            try memory.store(directory | present | writable, at: BootLayout.pdptAddress + UInt64(gib * 8))
+            for entry in 0..<512 {
+                let physical = UInt64(gib) << 30 | UInt64(entry) << 21
+                try memory.store(physical | present | writable | pageSize, at: directory + UInt64(entry * 8))
+            }
+        }
+    }
+
+    /// Puts `vcpu` in 64-bit mode at `entry` with the boot protocol's registers:
+    /// RSP = its stack top, RDI = `deviceTree`, RSI = its index, RFLAGS = 0x2.
+    public static func enter(_ vcpu: KVMVCPU, entry: UInt64, deviceTree: UInt64) throws {
+        var sregs = try vcpu.specialRegisters()
+        sregs.cs = segment(selector: codeSelector, type: 0xB, longMode: true)
+        let data = segment(selector: dataSelector, type: 0x3, longMode: false)
+        sregs.ds = data; sregs.es = data; sregs.fs = data; sregs.gs = data; sregs.ss = data
+        sregs.gdt.base = BootLayout.gdtAddress
+        sregs.gdt.limit = 3 * 8 - 1
+        sregs.cr3 = BootLayout.pml4Address
+        sregs.cr4 = cr4PAE
+        sregs.cr0 = cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0PG
+        sregs.efer = eferLME | eferLMA
+        try vcpu.setSpecialRegisters(sregs)
+
+        var regs = kvm_regs()
+        regs.rip = entry
+        regs.rsp = BootLayout.stackTop(vcpu: vcpu.id)
+        regs.rdi = deviceTree
+        regs.rsi = UInt64(vcpu.id)
+        regs.rflags = 0x2
+        try vcpu.setRegisters(regs)
+    }
+
+    private static func segment(selector: UInt16, type: UInt8, longMode: Bool) -> kvm_segment {
+        var s = kvm_segment()
+        s.base = 0
+        s.limit = 0xFFFF_FFFF
+        s.selector = selector
+        s.type = type
+        s.present = 1
+        s.dpl = 0
+        s.db = longMode ? 0 : 1
+        s.s = 1
+        s.l = longMode ? 1 : 0
+        s.g = 1
+        return s
+    }
+}

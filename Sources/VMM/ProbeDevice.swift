@@ -1,0 +1,68 @@
+import Devices
+import Synchronization
+
+/// A device for testing the exit path: a write stores its value; a read returns the complement of
+/// the last value written (in that space), truncated to the read's size. Every access is recorded
+/// in a fixed ring of the last `capacity` accesses, with no allocation on the exit path.
+///
+/// The machine attaches one instance at the probe port block and one at the probe MMIO page.
+public final class ProbeDevice: BusDevice {
+    /// One recorded access.
+    public struct Access: Equatable, Sendable, CustomStringConvertible {
+        public var isWrite: Bool
+        public var offset: UInt64
+        public var size: Int
+        public var value: UInt64
+        public init(isWrite: Bool, offset: UInt64, size: Int, value: UInt64) {
+            self.isWrite = isWrite; self.offset = offset; self.size = size; self.value = value
+        }
+        public var description: String {
+            "\(isWrite ? "write" : "read")\(size * 8)(+0x\(String(offset, radix: 16))) = 0x\(String(value, radix: 16))"
+        }
+    }
+
+    struct State {
+        var last: UInt64 = 0
+        var ring: [Access]
+        var total = 0
+    }
+
+    public let capacity: Int
+    private let state: Mutex<State>
+
+    public init(capacity: Int = 64) {
+        self.capacity = max(1, capacity)
+        state = Mutex(State(ring: Array(repeating: Access(isWrite: false, offset: 0, size: 0, value: 0), count: max(1, capacity))))
+    }
+
+    public func read(offset: UInt64, size: Int) -> UInt64 {
+        state.withLock { s in
+            let value = ~s.last & allOnes(size: size)
+            record(&s, Access(isWrite: false, offset: offset, size: size, value: value))
+            return value
+        }
+    }
+
+    public func write(offset: UInt64, size: Int, value: UInt64) {
+        state.withLock { s in
+            s.last = value
+            record(&s, Access(isWrite: true, offset: offset, size: size, value: value))
+        }
+    }
+
+    /// Accesses seen in total (the ring keeps only the last `capacity`).
+    public var accessCount: Int { state.withLock { $0.total } }
+
+    /// The last `capacity` accesses, oldest first.
+    public var recentAccesses: [Access] {
+        state.withLock { s in
+            let n = min(s.total, capacity)
+            return (0..<n).map { s.ring[(s.total - n + $0) % capacity] }
+        }
+    }
+
+    private func record(_ s: inout State, _ access: Access) {
+        s.ring[s.total % capacity] = access
+        s.total += 1
+    }
+}

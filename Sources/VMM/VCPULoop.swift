@@ -1,0 +1,54 @@
+import Devices
+import KVM
+
+/// The exit loop of one vCPU: run, dispatch the exit to the port or MMIO bus, repeat until the
+/// run completes. It allocates nothing per exit: exits are enums of plain values, the buses look
+/// up devices in place, and data moves through the `kvm_run` area.
+struct VCPULoop: Sendable {
+    let vcpu: KVMVCPU
+    let portBus: Bus
+    let mmioBus: Bus
+    let completion: Completion
+    /// Kicks every vCPU out of KVM_RUN (called by whoever finishes the run).
+    let stopAll: @Sendable () -> Void
+
+    func run() {
+        while !completion.isFinished {
+            let exit: VCPUExit
+            do {
+                exit = try vcpu.run()
+            } catch {
+                finish(.hostError("\(error)"))
+                return
+            }
+            switch exit {
+            case let .io(port, size, isWrite, count, data):
+                // String I/O (count > 1) moves `count` items of `size` bytes through the data area.
+                for item in 0..<count {
+                    let pointer = data + item * size
+                    if isWrite {
+                        portBus.write(UInt64(port), size: size, value: loadLittleEndian(pointer, size: size))
+                    } else {
+                        storeLittleEndian(portBus.read(UInt64(port), size: size), pointer, size: size)
+                    }
+                }
+            case let .mmio(address, size, isWrite, data):
+                if isWrite {
+                    mmioBus.write(address, size: size, value: loadLittleEndian(data, size: size))
+                } else {
+                    storeLittleEndian(mmioBus.read(address, size: size), data, size: size)
+                }
+            case .interrupted:
+                continue
+            case .hlt, .shutdown, .internalError, .failEntry, .systemEvent, .unexpected:
+                let rip = try? vcpu.registers().rip
+                finish(.vcpuFailed(vcpu: vcpu.id, exit: exit.description, rip: rip))
+                return
+            }
+        }
+    }
+
+    private func finish(_ outcome: RunOutcome) {
+        if completion.finish(outcome) { stopAll() }
+    }
+}

@@ -1,0 +1,32 @@
+/// Failures of building or starting a machine, each naming the value at fault.
+public enum VMMError: Error, Equatable, CustomStringConvertible {
+    case memoryTooSmall(requested: UInt64, minimum: UInt64)
+    case memoryTooLarge(requested: UInt64, limit: UInt64)
+    case memoryNotAligned(UInt64)
+    case vcpuCount(requested: Int, maximum: Int)
+    case guestFile(path: String, reason: String)
+    case hostFile(path: String, reason: String)
+    case threadCreation(name: String, errno: Int32)
+    case layout(String)
+
+    public var description: String {
+        switch self {
+        case let .memoryTooSmall(requested, minimum):
+            "memory size \(requested >> 20) MiB is too small: the machine needs at least \(minimum >> 20) MiB"
+        case let .memoryTooLarge(requested, limit):
+            "memory size \(requested >> 20) MiB does not fit below the PCI/MMIO windows at 0x\(String(limit, radix: 16)) (at most \(limit >> 20) MiB)"
+        case let .memoryNotAligned(size):
+            "memory size \(size) bytes is not a multiple of 2 MiB"
+        case let .vcpuCount(requested, maximum):
+            "vCPU count \(requested) is out of range: 1…\(maximum)"
+        case let .guestFile(path, reason):
+            "cannot read guest \(path): \(reason)"
+        case let .hostFile(path, reason):
+            "cannot write \(path): \(reason)"
+        case let .threadCreation(name, errno):
+            "cannot start thread \(name): errno \(errno)"
+        case let .layout(message):
+            "bad machine layout: \(message)"
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import ArgumentParser
+import VMM
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vmm run [GUEST.elf]`: boot one guest and exit with its status.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Boot a guest ELF and exit with its status.",
+        discussion: """
+            The guest starts in 64-bit long mode on every vCPU (see README: guest boot protocol).
+            It ends the run by writing a value V to port 0xF4: V = 0 passes (exit status 0); any other V
+            fails with status (V << 1 | 1) & 0xFF, as QEMU's isa-debug-exit. A timeout exits with 124,
+            a vCPU that stops on an exit it cannot go on from (e.g. an emulation failure) with 126,
+            a host-side error with 2.
+            """
+    )
+
+    @Argument(help: "The guest ELF to boot (default: the built-in hello guest).")
+    var guest: String?
+
+    @OptionGroup var machine: MachineOptions
+
+    func run() throws {
+        let path: String
+        if let guest {
+            path = guest
+        } else if let builtIn = BuiltInGuests.path(of: "hello") {
+            path = builtIn
+        } else {
+            fail("the built-in hello guest is not built; run Scripts/build-guests.sh (searched \(BuiltInGuests.searchDirectories().first ?? "nothing"))")
+        }
+        let outcome: RunOutcome
+        do {
+            (_, outcome) = try Machine.runGuest(at: path, configuration: machine.configuration(), timeout: machine.timeout)
+        } catch {
+            fail("\(error)")
+        }
+        if !outcome.passed || !machine.quiet { report(outcome.description) }
+        throw ExitCode(outcome.exitStatus)
+    }
+}
+
+/// Prints "vmm: <message>" on standard error.
+func report(_ message: String) {
+    MachineConfiguration.standardError(message)
+}
+
+/// Prints "vmm: error: <message>" on standard error and exits with status 2.
+func fail(_ message: String) -> Never {
+    report("error: " + message)
+    exit(2)
+}

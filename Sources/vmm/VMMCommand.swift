@@ -1,0 +1,17 @@
+import ArgumentParser
+import VMM
+
+/// The `vmm` command-line tool.
+@main
+struct VMMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vmm",
+        abstract: "A small KVM virtual-machine monitor that boots tiny test guests in 64-bit long mode.",
+        discussion: """
+            With no subcommand, `vmm` runs the built-in `hello` guest to show the VMM working.
+            Guests are built from Guests/ by Scripts/build-guests.sh into .build/guests.
+            """,
+        subcommands: [RunCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+}
