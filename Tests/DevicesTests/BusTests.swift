@@ -1,0 +1,132 @@
+import Devices
+import Synchronization
+import Testing
+
+/// A device that answers reads with a value made of the offset and records writes.
+final class RecordingDevice: BusDevice {
+    let writes = Mutex<[(UInt64, Int, UInt64)]>([])
+    func read(offset: UInt64, size: Int) -> UInt64 { 0xA000 + offset }
+    func write(offset: UInt64, size: Int, value: UInt64) { writes.withLock { $0.append((offset, size, value)) } }
+}
+
+@Suite struct BusTests {
+    @Test func routesAccessesToTheDeviceWithOffsets() throws {
+        let bus = Bus(spaceName: "MMIO")
+        let device = RecordingDevice()
+        try bus.register(device, name: "dev", base: 0x1000, size: 0x100)
+        #expect(bus.read(0x1010, size: 4) == 0xA010)
+        bus.write(0x10FC, size: 4, value: 0xDEAD_BEEF)
+        #expect(device.writes.withLock { $0.map(\.0) } == [0xFC])
+        #expect(device.writes.withLock { $0.map(\.2) } == [0xDEAD_BEEF])
+    }
+
+    @Test func unclaimedReadsReturnAllOnesOfTheirSize() {
+        let bus = Bus(spaceName: "port")
+        #expect(bus.read(0x510, size: 1) == 0xFF)
+        #expect(bus.read(0x510, size: 2) == 0xFFFF)
+        #expect(bus.read(0x510, size: 4) == 0xFFFF_FFFF)
+        #expect(bus.read(0x510, size: 8) == UInt64.max)
+        bus.write(0x510, size: 4, value: 1)
+        #expect(bus.unclaimedAccesses == 5)
+    }
+
+    @Test func unclaimedAccessesAreLoggedOnlyUpToTheLimit() {
+        let lines = Mutex<[String]>([])
+        let bus = Bus(spaceName: "MMIO", unclaimedLogLimit: 3) { line in lines.withLock { $0.append(line) } }
+        for i in 0..<100 { _ = bus.read(UInt64(i) * 8, size: 4) }
+        #expect(bus.unclaimedAccesses == 100)
+        let logged = lines.withLock { $0 }
+        #expect(logged.count == 3)
+        #expect(logged[0] == "unclaimed MMIO read (4 bytes) at 0x0")
+        #expect(logged[2].contains("counted, not logged"))
+    }
+
+    @Test func overlappingRangesAreRefusedWithBothNames() throws {
+        let bus = Bus(spaceName: "MMIO")
+        try bus.register(RecordingDevice(), name: "a", base: 0x1000, size: 0x1000)
+        #expect(throws: BusError.self) { try bus.register(RecordingDevice(), name: "b", base: 0x1FFF, size: 1) }
+        #expect(throws: BusError.self) { try bus.register(RecordingDevice(), name: "b", base: 0x0, size: 0x1001) }
+        #expect(throws: BusError.self) { try bus.register(RecordingDevice(), name: "b", base: 0x800, size: 0x10000) }
+        do {
+            try bus.register(RecordingDevice(), name: "b", base: 0x1800, size: 0x10)
+            Issue.record("overlap accepted")
+        } catch {
+            #expect(error.description == "cannot register b at [0x1800…0x180f]: overlaps a at [0x1000…0x1fff]")
+        }
+        // Adjacent ranges on both sides are fine.
+        try bus.register(RecordingDevice(), name: "below", base: 0x0, size: 0x1000)
+        try bus.register(RecordingDevice(), name: "above", base: 0x2000, size: 0x1000)
+        #expect(bus.ranges.map(\.name) == ["below", "a", "above"])
+    }
+
+    @Test func emptyAndWrappingRangesAreRefused() {
+        let bus = Bus(spaceName: "MMIO")
+        #expect(throws: BusError.emptyRange(name: "z", base: 5)) { try bus.register(RecordingDevice(), name: "z", base: 5, size: 0) }
+        #expect(throws: BusError.wrapsAround(name: "w", base: UInt64.max - 1, size: 3)) {
+            try bus.register(RecordingDevice(), name: "w", base: UInt64.max - 1, size: 3)
+        }
+    }
+
+    @Test func aRangeMayEndAtTheTopOfTheAddressSpace() throws {
+        let bus = Bus(spaceName: "MMIO")
+        try bus.register(RecordingDevice(), name: "top", base: UInt64.max - 0xFFF, size: 0x1000)
+        #expect(bus.read(UInt64.max - 7, size: 8) == 0xA000 + 0xFF8)
+        // An access running past the end wraps: it is not claimed.
+        #expect(bus.read(UInt64.max - 3, size: 8) == UInt64.max)
+    }
+
+    @Test func accessesStraddlingTheEndOfARangeAreNotClaimed() throws {
+        let bus = Bus(spaceName: "MMIO")
+        let device = RecordingDevice()
+        try bus.register(device, name: "dev", base: 0x1000, size: 0x10)
+        #expect(bus.read(0x100E, size: 4) == 0xFFFF_FFFF)
+        bus.write(0x100C, size: 8, value: 1)
+        #expect(device.writes.withLock { $0.isEmpty })
+        #expect(bus.read(0x100C, size: 4) == 0xA00C)
+    }
+
+    @Test func unregisterRemovesOnlyTheRangeAtThatBase() throws {
+        let bus = Bus(spaceName: "MMIO")
+        try bus.register(RecordingDevice(), name: "a", base: 0x1000, size: 0x10)
+        #expect(!bus.unregister(base: 0x1004))
+        #expect(bus.unregister(base: 0x1000))
+        #expect(bus.read(0x1000, size: 4) == 0xFFFF_FFFF)
+        try bus.register(RecordingDevice(), name: "again", base: 0x1000, size: 0x10)
+    }
+
+    @Test func lookupFindsEveryRangeAmongMany() throws {
+        let bus = Bus(spaceName: "MMIO")
+        // Register in a scrambled order; the map keeps them sorted.
+        for i in (0..<200).map({ ($0 * 7919) % 200 }) {
+            try bus.register(RecordingDevice(), name: "d\(i)", base: UInt64(i) * 0x100, size: 0x80)
+        }
+        for i in 0..<200 {
+            #expect(bus.read(UInt64(i) * 0x100 + 0x7C, size: 4) == 0xA07C)
+            #expect(bus.read(UInt64(i) * 0x100 + 0x80, size: 1) == 0xFF)
+        }
+    }
+
+    @Test func valuesAreTruncatedToTheAccessSize() throws {
+        let bus = Bus(spaceName: "port")
+        let device = RecordingDevice()
+        try bus.register(device, name: "dev", base: 0, size: 4)
+        bus.write(0, size: 1, value: 0x1234)
+        #expect(device.writes.withLock { $0[0].2 } == 0x34)
+        #expect(bus.read(0, size: 1) == 0x00)  // 0xA000 & 0xFF
+    }
+}
+
+@Suite struct LittleEndianTests {
+    @Test func roundTripsEverySize() {
+        var buffer = [UInt8](repeating: 0xEE, count: 8)
+        for size in [1, 2, 4, 8, 3] {
+            buffer.withUnsafeMutableBytes { raw in
+                storeLittleEndian(0x0102_0304_0506_0708, raw.baseAddress!, size: size)
+                let back = loadLittleEndian(raw.baseAddress!, size: size)
+                #expect(back == 0x0102_0304_0506_0708 & allOnes(size: size))
+            }
+        }
+        buffer.withUnsafeMutableBytes { storeLittleEndian(0xAABB, $0.baseAddress!, size: 2) }
+        #expect(buffer[0] == 0xBB && buffer[1] == 0xAA)
+    }
+}
