@@ -32,6 +32,10 @@ public final class Machine: @unchecked Sendable {
     /// vCPU threads; a vCPU may kick the others while later ones are still being started.
     private let threads = Mutex<[OSThread]>([])
     private var hasRun = false
+    private let statisticsState = Mutex(RunStatistics())
+
+    /// Exit counts and duration of the run, complete once `run` has returned.
+    public var statistics: RunStatistics { statisticsState.withLock { $0 } }
 
     /// Opens KVM and builds the machine. Throws `VMMError` for a bad configuration and `KVMError`
     /// naming the ioctl that failed.
@@ -92,11 +96,14 @@ public final class Machine: @unchecked Sendable {
         hasRun = true
         guard let entry else { return .hostError("no guest loaded") }
         Self.installKickHandler
+        let clock = ContinuousClock()
+        let start = clock.now
         do {
             for vcpu in vcpus { try LongMode.enter(vcpu, entry: entry, deviceTree: deviceTreeAddress) }
             for vcpu in vcpus {
                 let loop = VCPULoop(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, completion: completion,
-                                    stopAll: { [weak self] in self?.kickAll() })
+                                    stopAll: { [weak self] in self?.kickAll() },
+                                    report: { [weak self] io, mmio in self?.statisticsState.withLock { $0.ioExits += io; $0.mmioExits += mmio } })
                 let thread = try OSThread(name: "vcpu\(vcpu.id)") { loop.run() }
                 threads.withLock { $0.append(thread) }
             }
@@ -107,6 +114,8 @@ public final class Machine: @unchecked Sendable {
             completion.finish(.timeout(seconds: timeout))
             return completion.result ?? .timeout(seconds: timeout)
         }()
+        let elapsed = (clock.now - start).components
+        statisticsState.withLock { $0.nanoseconds = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000 }
         kickAll()
         for thread in threads.withLock({ $0 }) { thread.join() }
         console.flush()

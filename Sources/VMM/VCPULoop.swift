@@ -11,8 +11,12 @@ struct VCPULoop: Sendable {
     let completion: Completion
     /// Kicks every vCPU out of KVM_RUN (called by whoever finishes the run).
     let stopAll: @Sendable () -> Void
+    /// Receives this vCPU's exit counts when its loop ends.
+    let report: @Sendable (_ ioExits: Int, _ mmioExits: Int) -> Void
 
     func run() {
+        var ioExits = 0, mmioExits = 0
+        defer { report(ioExits, mmioExits) }
         while !completion.isFinished {
             let exit: VCPUExit
             do {
@@ -23,6 +27,7 @@ struct VCPULoop: Sendable {
             }
             switch exit {
             case let .io(port, size, isWrite, count, data):
+                ioExits &+= 1
                 // String I/O (count > 1) moves `count` items of `size` bytes through the data area.
                 for item in 0..<count {
                     let pointer = data + item * size
@@ -33,6 +38,7 @@ struct VCPULoop: Sendable {
                     }
                 }
             case let .mmio(address, size, isWrite, data):
+                mmioExits &+= 1
                 if isWrite {
                     mmioBus.write(address, size: size, value: loadLittleEndian(data, size: size))
                 } else {

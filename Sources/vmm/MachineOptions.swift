@@ -20,6 +20,9 @@ struct MachineOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not echo the guest's console output.")
     var quiet = false
 
+    @Option(name: .long, help: "The KVM device to open (default /dev/kvm).")
+    var kvmDevice: String = "/dev/kvm"
+
     func validate() throws {
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds, not \(timeout)") }
     }
@@ -30,6 +33,7 @@ struct MachineOptions: ParsableArguments {
         configuration.layout.vcpuCount = vcpus
         configuration.layout.commandLine = cmdline
         configuration.echoConsole = !quiet
+        configuration.kvmDevicePath = kvmDevice
         return configuration
     }
 

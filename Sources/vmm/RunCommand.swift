@@ -24,6 +24,9 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var machine: MachineOptions
 
+    @Flag(name: .long, help: "Print exit counts and the run's duration on standard error: exits_io=N exits_mmio=N ns=T.")
+    var stats = false
+
     func run() throws {
         let path: String
         if let guest {
@@ -35,7 +38,9 @@ struct RunCommand: ParsableCommand {
         }
         let outcome: RunOutcome
         do {
-            (_, outcome) = try Machine.runGuest(at: path, configuration: machine.configuration(), timeout: machine.timeout)
+            let (vm, result) = try Machine.runGuest(at: path, configuration: machine.configuration(), timeout: machine.timeout)
+            outcome = result
+            if stats { report(vm.statistics.line) }
         } catch {
             fail("\(error)")
         }

@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+/// The `vmm` executable as a user meets it: exit statuses and one-line errors.
+@Suite(.enabled(if: kvmAvailable)) struct CLITests {
+    @Test func withNoArgumentsItRunsTheBuiltInHelloGuest() {
+        _ = guestDirectory
+        let result = runProcess(vmmExecutable, [])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("hello from vCPU 0"))
+    }
+
+    @Test func theGuestsStatusBecomesTheExitStatus() {
+        #expect(runProcess(vmmExecutable, ["run", guest("hello"), "--quiet"]).status == 0)
+        let spin = runProcess(vmmExecutable, ["run", guest("spin"), "--timeout", "0.3"])
+        #expect(spin.status == 124)
+        #expect(spin.output.contains("timeout: the guest did not exit within 0.3 s"))
+        let fault = runProcess(vmmExecutable, ["run", guest("fault")])
+        #expect(fault.status == 126)
+        #expect(fault.output.contains("vCPU 0 stopped on"))
+    }
+
+    @Test(arguments: [
+        (["run", "/nonexistent.elf"], "vmm: error: cannot read guest /nonexistent.elf: no such file"),
+        (["run", "/"], "vmm: error: cannot read guest /: not a regular file"),
+        (["run", "/etc/hostname"], "not an ELF file (bad magic)"),
+        (["run", "--memory", "1"], "vmm: error: memory size 1 MiB is too small: the machine needs at least 2 MiB"),
+        (["run", "--vcpus", "99"], "vmm: error: vCPU count 99 is out of range: 1…16"),
+        (["run", "--kvm-device", "/dev/nonexistent-kvm"], "vmm: error: cannot open /dev/nonexistent-kvm: ENOENT"),
+    ])
+    func badHostInputGetsOneLineAndANonZeroStatus(arguments: [String], message: String) {
+        _ = guestDirectory
+        let result = runProcess(vmmExecutable, arguments)
+        #expect(result.status == 2)
+        #expect(result.output.contains(message), "\(result.output)")
+        #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
+        #expect(!result.output.contains("Fatal error"))
+    }
+
+    @Test func helpExplainsEveryOption() {
+        let result = runProcess(vmmExecutable, ["run", "--help"])
+        #expect(result.status == 0)
+        for option in ["--memory", "--vcpus", "--timeout", "--quiet", "--cmdline", "--kvm-device"] {
+            #expect(result.output.contains(option), "\(option) in --help")
+        }
+    }
+}

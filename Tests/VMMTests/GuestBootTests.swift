@@ -1,0 +1,87 @@
+import Testing
+import VMM
+
+/// Boots the test guests under KVM and checks their outcome and what the VMM saw.
+@Suite(.enabled(if: kvmAvailable)) struct GuestBootTests {
+    @Test func helloPrintsAndPasses() throws {
+        let (machine, outcome) = try Machine.runGuest(at: guest("hello"), configuration: quietConfiguration(), timeout: 10)
+        #expect(outcome == .guestExit(value: 0))
+        #expect(machine.console.transcript.contains("hello from vCPU 0"))
+    }
+
+    @Test func smpSeesEveryVCPUArrive() throws {
+        let (machine, outcome) = try Machine.runGuest(at: guest("smp"), configuration: quietConfiguration(vcpus: 2), timeout: 20)
+        #expect(outcome == .guestExit(value: 0), "\(machine.console.transcript)")
+        #expect(machine.console.transcript.contains("vCPU 0 arrived"))
+        #expect(machine.console.transcript.contains("vCPU 1 arrived"))
+    }
+
+    @Test func exitsReachTheProbeDeviceInOrder() throws {
+        let (machine, outcome) = try Machine.runGuest(at: guest("exits"), configuration: quietConfiguration(), timeout: 10)
+        #expect(outcome == .guestExit(value: 0), "\(machine.console.transcript)")
+        typealias A = ProbeDevice.Access
+        #expect(machine.portProbe.recentAccesses == [
+            A(isWrite: true, offset: 0, size: 1, value: 0x12), A(isWrite: false, offset: 0, size: 1, value: 0xED),
+            A(isWrite: true, offset: 0, size: 2, value: 0x3456), A(isWrite: false, offset: 0, size: 2, value: 0xCBA9),
+            A(isWrite: true, offset: 0, size: 4, value: 0x789A_BCDE), A(isWrite: false, offset: 0, size: 4, value: 0x8765_4321),
+        ])
+        #expect(machine.mmioProbe.recentAccesses == [
+            A(isWrite: true, offset: 0x0, size: 1, value: 0x12), A(isWrite: false, offset: 0x0, size: 1, value: 0xED),
+            A(isWrite: true, offset: 0x8, size: 2, value: 0x3456), A(isWrite: false, offset: 0x8, size: 2, value: 0xCBA9),
+            A(isWrite: true, offset: 0x10, size: 4, value: 0x789A_BCDE), A(isWrite: false, offset: 0x10, size: 4, value: 0x8765_4321),
+            A(isWrite: true, offset: 0x18, size: 8, value: 0x0123_4567_89AB_CDEF),
+            A(isWrite: false, offset: 0x18, size: 8, value: 0xFEDC_BA98_7654_3210),
+        ])
+        #expect(machine.portBus.unclaimedAccesses >= 1, "the guest reads an unclaimed port")
+        #expect(machine.mmioBus.unclaimedAccesses >= 1, "the guest reads unclaimed MMIO")
+    }
+
+    @Test func aGuestThatLoopsForeverIsStoppedByTheTimeout() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let (_, outcome) = try Machine.runGuest(at: guest("spin"), configuration: quietConfiguration(vcpus: 2), timeout: 0.5)
+        #expect(outcome == .timeout(seconds: 0.5))
+        #expect(outcome.exitStatus == 124)
+        #expect(clock.now - start < .seconds(5), "the run stops promptly after the timeout")
+    }
+
+    @Test func anInstructionTheEmulatorRejectsIsReportedWithExitAndRIP() throws {
+        let (_, outcome) = try Machine.runGuest(at: guest("fault"), configuration: quietConfiguration(), timeout: 10)
+        guard case let .vcpuFailed(vcpu, exit, rip) = outcome else {
+            Issue.record("expected a vCPU failure, got \(outcome)")
+            return
+        }
+        #expect(vcpu == 0)
+        #expect(exit.contains("INTERNAL_ERROR") || exit.contains("SHUTDOWN"), "\(exit)")
+        #expect((rip ?? 0) >= 0x10_0000, "RIP inside the guest image")
+        #expect(outcome.exitStatus == 126)
+        #expect(outcome.description.contains("at RIP 0x"))
+    }
+
+    @Test func aFailingGuestsExitValueMapsToIsaDebugExitStatus() {
+        #expect(RunOutcome.guestExit(value: 0).exitStatus == 0)
+        #expect(RunOutcome.guestExit(value: 1).exitStatus == 3)
+        #expect(RunOutcome.guestExit(value: 0x80).exitStatus == 1)
+        #expect(RunOutcome.guestExit(value: 0xFFFF_FFFF).exitStatus == 0xFF)
+        for value in 1..<600 as Range<UInt64> { #expect(RunOutcome.guestExit(value: value).exitStatus != 0) }
+    }
+}
+
+@Suite struct MachineConfigurationTests {
+    @Test func badSizesAndCountsAreRefusedWithTheValue() {
+        var configuration = MachineConfiguration()
+        configuration.layout.ramSize = 1 << 20
+        #expect(throws: VMMError.memoryTooSmall(requested: 1 << 20, minimum: 2 << 20)) { try configuration.validate() }
+        configuration.layout.ramSize = 4 << 30
+        #expect(throws: VMMError.memoryTooLarge(requested: 4 << 30, limit: 0xC000_0000)) { try configuration.validate() }
+        configuration.layout.ramSize = (64 << 20) + 4096
+        #expect(throws: VMMError.memoryNotAligned((64 << 20) + 4096)) { try configuration.validate() }
+        configuration.layout.ramSize = 64 << 20
+        configuration.layout.vcpuCount = 0
+        #expect(throws: VMMError.self) { try configuration.validate() }
+        configuration.layout.vcpuCount = 1000
+        #expect(throws: VMMError.self) { try configuration.validate() }
+        configuration.layout.vcpuCount = 2
+        #expect(throws: Never.self) { try configuration.validate() }
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import KVM
+import Testing
+import VMM
+
+/// KVM tests run against the real /dev/kvm; they skip (with the reason printed) only where it is absent.
+let kvmAvailable: Bool = {
+    let present = (try? KVMSystem()) != nil
+    if !present { print("skipping KVM tests: /dev/kvm cannot be opened on this machine") }
+    return present
+}()
+
+/// The project root, from this file's location.
+let projectRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// Builds the guests once per test process (Scripts/build-guests.sh is incremental) and returns
+/// the folder holding `<name>.elf`.
+let guestDirectory: String = {
+    let output = projectRoot + "/.build/guests"
+    let result = runProcess(projectRoot + "/Scripts/build-guests.sh", [output])
+    if result.status != 0 { print("building guests failed:\n\(result.output)") }
+    return output
+}()
+
+/// The path of built guest `name`.
+func guest(_ name: String) -> String { guestDirectory + "/" + name + ".elf" }
+
+/// A machine configuration for tests: quiet console, diagnostics collected instead of printed.
+func quietConfiguration(vcpus: Int = 1) -> MachineConfiguration {
+    var configuration = MachineConfiguration()
+    configuration.echoConsole = false
+    configuration.layout.vcpuCount = vcpus
+    configuration.log = { _ in }
+    return configuration
+}
+
+/// Runs an executable to completion, returning its status and combined output.
+func runProcess(_ path: String, _ arguments: [String], environment: [String: String]? = nil) -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    process.standardInput = FileHandle.nullDevice
+    do { try process.run() } catch { return (-1, "cannot start \(path): \(error)") }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// The `vmm` executable built beside the test bundle.
+let vmmExecutable: String = {
+    let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var directory = testBinary.deletingLastPathComponent()
+    // The xctest bundle may be a directory (…/X.xctest/…); walk up to the folder holding `vmm`.
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent("vmm").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        directory.deleteLastPathComponent()
+    }
+    return projectRoot + "/.build/debug/vmm"
+}()
