@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "KVM", targets: ["KVM"]),
         .library(name: "Memory", targets: ["Memory"]),
         .library(name: "Devices", targets: ["Devices"]),
+        .library(name: "PCI", targets: ["PCI"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "VMM", targets: ["VMM"]),
         .executable(name: "vmm", targets: ["vmm"]),
@@ -21,8 +22,9 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "Memory", dependencies: ["CKVM"]),
         .target(name: "Devices"),
+        .target(name: "PCI", dependencies: ["Devices"]),
         .target(name: "Platform", dependencies: ["KVM", "Memory"]),
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "Platform"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Platform"]),
         .executableTarget(
             name: "vmm",
             dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -30,6 +32,7 @@ let package = Package(
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        .testTarget(name: "PCITests", dependencies: ["PCI", "Devices"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "Memory"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
     ],
