@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Memory", targets: ["Memory"]),
         .library(name: "Devices", targets: ["Devices"]),
         .library(name: "PCI", targets: ["PCI"]),
+        .library(name: "Interrupts", targets: ["Interrupts"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "VMM", targets: ["VMM"]),
         .executable(name: "vmm", targets: ["vmm"]),
@@ -23,8 +24,9 @@ let package = Package(
         .target(name: "Memory", dependencies: ["CKVM"]),
         .target(name: "Devices"),
         .target(name: "PCI", dependencies: ["Devices"]),
+        .target(name: "Interrupts", dependencies: ["KVM"]),
         .target(name: "Platform", dependencies: ["KVM", "Memory"]),
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Platform"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "Platform"]),
         .executableTarget(
             name: "vmm",
             dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -32,6 +34,7 @@ let package = Package(
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
+        .testTarget(name: "InterruptsTests", dependencies: ["Interrupts", "KVM"]),
         .testTarget(name: "PCITests", dependencies: ["PCI", "Devices"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "Memory"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),

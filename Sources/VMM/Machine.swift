@@ -5,6 +5,7 @@ import CKVM
 import Devices
 import KVM
 import Memory
+import PCI
 import Platform
 import Synchronization
 
@@ -25,6 +26,8 @@ public final class Machine: @unchecked Sendable {
     /// The probe device at the probe port block and at the probe MMIO page.
     public let portProbe = ProbeDevice()
     public let mmioProbe = ProbeDevice()
+    /// PCI bus 0, reached through ports 0xCF8/0xCFC and the ECAM window.
+    public let pci: PCIRoot
 
     let completion = Completion()
     private var entry: UInt64?
@@ -70,6 +73,10 @@ public final class Machine: @unchecked Sendable {
         try portBus.register(console, name: "console (8250)", base: UInt64(layout.consolePort), size: 8)
         try portBus.register(portProbe, name: "probe ports", base: UInt64(layout.probePort), size: 4)
         try mmioBus.register(mmioProbe, name: "probe MMIO", base: layout.probeMMIOBase, size: layout.probeMMIOSize)
+        pci = PCIRoot(portBus: portBus, mmioBus: mmioBus, mmioWindow: (layout.mmioWindowBase, layout.mmioWindowSize),
+                      ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: log)
+        try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
+        try mmioBus.register(PCIECAMWindow(root: pci), name: "PCI ECAM", base: layout.ecamBase, size: layout.ecamSize)
         let exit = ExitDevice(completion: completion) { [weak self] in self?.kickAll() }
         try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: 4)
     }

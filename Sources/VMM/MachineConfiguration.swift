@@ -28,6 +28,20 @@ public struct MachineConfiguration: Sendable {
         guard ram % (2 << 20) == 0 else { throw .memoryNotAligned(ram) }
         let limit = [layout.mmioWindowBase, layout.ecamBase, layout.probeMMIOBase, layout.ioapicBase].min() ?? 0
         guard ram <= limit else { throw .memoryTooLarge(requested: ram, limit: limit) }
+        let regions: [(String, UInt64, UInt64)] = [
+            ("RAM", 0, ram), ("PCI MMIO window", layout.mmioWindowBase, layout.mmioWindowSize),
+            ("ECAM", layout.ecamBase, layout.ecamSize), ("probe MMIO", layout.probeMMIOBase, layout.probeMMIOSize),
+            ("IOAPIC", layout.ioapicBase, 0x1000), ("LAPIC", layout.lapicBase, 0x1000),
+        ]
+        for (i, a) in regions.enumerated() {
+            guard a.2 > 0, a.1 <= (1 << 32) - a.2 else { throw .layout("\(a.0) at 0x\(String(a.1, radix: 16)) (0x\(String(a.2, radix: 16)) bytes) must lie below 4 GiB") }
+            for b in regions[..<i] where a.1 < b.1 + b.2 && b.1 < a.1 + a.2 {
+                throw .layout("\(a.0) at 0x\(String(a.1, radix: 16)) overlaps \(b.0) at 0x\(String(b.1, radix: 16))")
+            }
+        }
+        guard layout.ecamSize >= 0x10_0000, layout.ecamBase % 0x10_0000 == 0 else {
+            throw .layout("ECAM at 0x\(String(layout.ecamBase, radix: 16)) must be 1 MiB aligned and at least 1 MiB")
+        }
         guard (1...BootLayout.maxVCPUs).contains(layout.vcpuCount) else {
             throw .vcpuCount(requested: layout.vcpuCount, maximum: BootLayout.maxVCPUs)
         }

@@ -1,0 +1,87 @@
+import KVM
+import Synchronization
+
+/// The VM's GSI routing table: a GSI allocator and the MSI routes of every device, committed to
+/// KVM with one `KVM_SET_GSI_ROUTING` per batch.
+///
+/// `KVM_SET_GSI_ROUTING` replaces the whole table, including the pin routes `KVM_CREATE_IRQCHIP`
+/// installed for GSI 0–23, so every commit sends those again followed by the MSI routes. Changes
+/// only mark the table dirty; `commit()` sends it once, so a guest access that changes many
+/// vectors costs one ioctl, not one per vector.
+public final class GSIRouteTable: Sendable {
+    struct State {
+        var routes: [UInt32: (address: UInt64, data: UInt32)] = [:]
+        var free: [UInt32] = []
+        var nextUnused: UInt32
+        var dirty = false
+        var commits = 0
+    }
+
+    let vm: KVMVirtualMachine
+    /// How many MSI routes fit beside the pin routes.
+    public let capacity: Int
+    /// The first GSI handed out (GSIs below belong to the irqchip pins).
+    public static let firstMSIGSI: UInt32 = 24
+    private let state: Mutex<State>
+
+    /// - Parameter capacity: MSI routes to allow; at most what KVM_CAP_IRQ_ROUTING reports minus
+    ///   the pin routes. nil takes that maximum.
+    public init(vm: KVMVirtualMachine, capacity: Int? = nil) {
+        self.vm = vm
+        let total = max(0, vm.system.check(.irqRouting))
+        let available = max(0, min(total - GSIRoute.defaultPinRoutes.count, total - Int(Self.firstMSIGSI)))
+        self.capacity = min(capacity ?? available, available)
+        state = Mutex(State(nextUnused: Self.firstMSIGSI))
+    }
+
+    /// Takes a free GSI for a new MSI route.
+    public func allocate() throws(InterruptError) -> UInt32 {
+        try state.withLock { (s: inout State) throws(InterruptError) -> UInt32 in
+            if let gsi = s.free.popLast() { return gsi }
+            guard Int(s.nextUnused - Self.firstMSIGSI) < capacity else { throw .routesExhausted(capacity: capacity) }
+            defer { s.nextUnused += 1 }
+            return s.nextUnused
+        }
+    }
+
+    /// Returns `gsi` to the allocator and drops its route (committed with the next batch).
+    public func free(_ gsi: UInt32) {
+        state.withLock { s in
+            if s.routes.removeValue(forKey: gsi) != nil { s.dirty = true }
+            s.free.append(gsi)
+        }
+    }
+
+    /// Points `gsi` at an MSI message (committed with the next batch).
+    public func setRoute(_ gsi: UInt32, address: UInt64, data: UInt32) {
+        state.withLock { s in
+            if let old = s.routes[gsi], old.address == address, old.data == data { return }
+            s.routes[gsi] = (address, data)
+            s.dirty = true
+        }
+    }
+
+    /// Removes the route of `gsi` (committed with the next batch); the GSI stays allocated.
+    public func removeRoute(_ gsi: UInt32) {
+        state.withLock { s in
+            if s.routes.removeValue(forKey: gsi) != nil { s.dirty = true }
+        }
+    }
+
+    /// Sends the table to KVM if anything changed since the last commit.
+    public func commit() throws {
+        try state.withLock { s in
+            guard s.dirty else { return }
+            let msi = s.routes.sorted { $0.key < $1.key }.map { GSIRoute.msi(gsi: $0.key, address: $0.value.address, data: $0.value.data) }
+            try vm.setGSIRouting(GSIRoute.defaultPinRoutes + msi)
+            s.dirty = false
+            s.commits += 1
+        }
+    }
+
+    /// `KVM_SET_GSI_ROUTING` calls made so far.
+    public var commitCount: Int { state.withLock { $0.commits } }
+
+    /// The MSI routes as they will be (or were last) committed, by GSI.
+    public var msiRoutes: [UInt32: (address: UInt64, data: UInt32)] { state.withLock { $0.routes } }
+}

@@ -1,0 +1,16 @@
+/// Why the interrupt plumbing could not do what was asked, naming the value.
+public enum InterruptError: Error, Equatable, CustomStringConvertible {
+    /// Every GSI the routing table can hold is taken.
+    case routesExhausted(capacity: Int)
+    /// A vector number outside the router's range.
+    case vectorOutOfRange(vector: Int, count: Int)
+
+    public var description: String {
+        switch self {
+        case let .routesExhausted(capacity):
+            "the KVM GSI routing table is full (\(capacity) MSI routes)"
+        case let .vectorOutOfRange(vector, count):
+            "vector \(vector) is out of range 0…\(count - 1)"
+        }
+    }
+}

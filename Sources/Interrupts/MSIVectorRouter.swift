@@ -1,0 +1,145 @@
+import KVM
+import Synchronization
+
+/// One device's MSI vectors on KVM: a GSI route and an irqfd per vector in use, and
+/// `KVM_SIGNAL_MSI` for messages the VMM sends itself.
+///
+/// Each vector has a backend eventfd (made on first need). While the vector is in use (its use
+/// notifier fired and it was not released) the eventfd is attached as an irqfd to the vector's
+/// GSI, so a backend's write injects the interrupt in the kernel with no exit. Otherwise writes
+/// accumulate in the eventfd; attaching an irqfd to an eventfd that already holds a count injects
+/// at once, which is how events raised while masked arrive on unmask.
+///
+/// Order of updates, and why:
+/// 1. `release(v)` detaches v's irqfd at once, before the routing table changes, so the kernel
+///    never injects through a GSI whose route is being removed or rewritten.
+/// 2. `use(v, message)` only records the route (allocating v's GSI on its first use).
+/// 3. `commit()` sends the whole table once (one `KVM_SET_GSI_ROUTING` per guest access) and only
+///    then attaches the irqfds of the vectors used in this batch, so an irqfd never points at a
+///    GSI whose route KVM does not have yet.
+public final class MSIVectorRouter: Sendable {
+    struct Vector {
+        var gsi: UInt32?
+        var eventfd: EventFD?
+        var inUse = false
+        var attached = false
+    }
+
+    struct State {
+        var vectors: [Vector]
+        var attachQueue: [Int] = []
+        var signals = 0
+    }
+
+    public let vm: KVMVirtualMachine
+    public let routes: GSIRouteTable
+    public let vectorCount: Int
+    private let state: Mutex<State>
+
+    public init(vm: KVMVirtualMachine, routes: GSIRouteTable, vectorCount: Int) {
+        self.vm = vm
+        self.routes = routes
+        self.vectorCount = vectorCount
+        state = Mutex(State(vectors: Array(repeating: Vector(), count: vectorCount)))
+    }
+
+    deinit {
+        // The device goes away: detach irqfds and give the GSIs back.
+        state.withLock { s in
+            for (index, v) in s.vectors.enumerated() {
+                if v.attached, let gsi = v.gsi, let fd = v.eventfd { try? vm.detachIRQFD(fd, gsi: gsi) }
+                if let gsi = v.gsi { routes.free(gsi) }
+                s.vectors[index].attached = false
+            }
+        }
+        try? routes.commit()
+    }
+
+    /// The vector's backend eventfd, created on first call. Writes to it raise the vector.
+    public func eventfd(for vector: Int) throws -> EventFD {
+        guard (0..<vectorCount).contains(vector) else { throw InterruptError.vectorOutOfRange(vector: vector, count: vectorCount) }
+        return try state.withLock { s in
+            if let fd = s.vectors[vector].eventfd { return fd }
+            let fd = try EventFD(nonblocking: true)
+            s.vectors[vector].eventfd = fd
+            return fd
+        }
+    }
+
+    /// Routes `vector` to `message` (allocating its GSI on first use); the irqfd is attached by the
+    /// next `commit()`. Throws `InterruptError.routesExhausted` when no GSI is left: the vector then
+    /// stays on the `KVM_SIGNAL_MSI` path.
+    public func use(_ vector: Int, address: UInt64, data: UInt32) throws {
+        guard (0..<vectorCount).contains(vector) else { throw InterruptError.vectorOutOfRange(vector: vector, count: vectorCount) }
+        let gsi = try state.withLock { s -> UInt32 in
+            if let gsi = s.vectors[vector].gsi { return gsi }
+            let gsi = try routes.allocate()
+            s.vectors[vector].gsi = gsi
+            return gsi
+        }
+        _ = try eventfd(for: vector)
+        routes.setRoute(gsi, address: address, data: data)
+        state.withLock { s in
+            s.vectors[vector].inUse = true
+            s.attachQueue.append(vector)
+        }
+    }
+
+    /// Takes `vector` off its route: detaches the irqfd now, drops the route at the next commit.
+    /// The GSI stays with the vector for its next use.
+    public func release(_ vector: Int) {
+        guard (0..<vectorCount).contains(vector) else { return }
+        state.withLock { s in
+            var v = s.vectors[vector]
+            if v.attached, let gsi = v.gsi, let fd = v.eventfd { try? vm.detachIRQFD(fd, gsi: gsi) }
+            v.attached = false
+            v.inUse = false
+            if let gsi = v.gsi { routes.removeRoute(gsi) }
+            s.vectors[vector] = v
+            s.attachQueue.removeAll { $0 == vector }
+        }
+    }
+
+    /// Ends a batch: one `KVM_SET_GSI_ROUTING` if routes changed, then the irqfds of the vectors
+    /// used in the batch are attached (which injects any count their eventfds already hold).
+    public func commit() throws {
+        try routes.commit()
+        try state.withLock { s in
+            for vector in s.attachQueue {
+                let v = s.vectors[vector]
+                guard v.inUse, !v.attached, let gsi = v.gsi, let fd = v.eventfd else { continue }
+                try vm.attachIRQFD(fd, gsi: gsi)
+                s.vectors[vector].attached = true
+            }
+            s.attachQueue.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Sends one message with `KVM_SIGNAL_MSI` (the VMM's own raise of an unmasked vector).
+    public func send(address: UInt64, data: UInt32) throws {
+        try vm.signalMSI(address: address, data: data)
+        state.withLock { $0.signals += 1 }
+    }
+
+    /// Reads and clears the backend count of a vector whose irqfd is not attached (a masked vector
+    /// being polled); 0 when none is held or the irqfd is attached.
+    public func takeHeldSignals(_ vector: Int) -> UInt64 {
+        guard (0..<vectorCount).contains(vector) else { return 0 }
+        return state.withLock { s in
+            guard !s.vectors[vector].attached, let fd = s.vectors[vector].eventfd else { return 0 }
+            return (try? fd.consume()) ?? 0
+        }
+    }
+
+    /// Whether `vector`'s irqfd is attached (it is in use and its route committed).
+    public func isAttached(_ vector: Int) -> Bool {
+        guard (0..<vectorCount).contains(vector) else { return false }
+        return state.withLock { $0.vectors[vector].attached }
+    }
+
+    /// irqfds attached now.
+    public var attachedCount: Int { state.withLock { $0.vectors.lazy.filter(\.attached).count } }
+
+    /// Messages sent with `KVM_SIGNAL_MSI`.
+    public var signalCount: Int { state.withLock { $0.signals } }
+}

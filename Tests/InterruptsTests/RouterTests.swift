@@ -1,0 +1,107 @@
+import Interrupts
+import KVM
+import Testing
+
+let kvmAvailable: Bool = {
+    let present = (try? KVMSystem()) != nil
+    if !present { print("skipping KVM tests: /dev/kvm cannot be opened on this machine") }
+    return present
+}()
+
+/// A VM with an irqchip and one vCPU, enough for routes and irqfds.
+func makeVM() throws -> KVMVirtualMachine {
+    let vm = try KVMSystem().createVirtualMachine()
+    try vm.createIRQChip()
+    _ = try vm.createVCPU(id: 0)
+    return vm
+}
+
+@Suite(.enabled(if: kvmAvailable)) struct RouterTests {
+    @Test func useOfManyVectorsCommitsOnceAndAttachesEachIrqfdAfter() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm)
+        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 2048)
+        for v in 0..<2048 { try router.use(v, address: 0xFEE0_0000, data: UInt32(0x30 + v % 200)) }
+        #expect(table.commitCount == 0, "use only records routes")
+        #expect(router.attachedCount == 0, "irqfds wait for the commit")
+        try router.commit()
+        #expect(table.commitCount == 1, "2048 routes, one KVM_SET_GSI_ROUTING")
+        #expect(router.attachedCount == 2048)
+        #expect(table.msiRoutes.count == 2048)
+        try router.commit()
+        #expect(table.commitCount == 1, "nothing changed, nothing sent")
+    }
+
+    @Test func releasedVectorsLeaveTheTableAndDetachAtOnce() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm)
+        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 8)
+        for v in 0..<8 { try router.use(v, address: 0xFEE0_0000, data: 0x40 + UInt32(v)) }
+        try router.commit()
+        router.release(3)
+        #expect(!router.isAttached(3), "detached before the routing change")
+        #expect(router.attachedCount == 7)
+        try router.commit()
+        #expect(table.commitCount == 2)
+        #expect(table.msiRoutes.count == 7)
+        #expect(!table.msiRoutes.values.contains { $0.data == 0x43 }, "a masked vector never appears in the table")
+        // Its GSI is kept for the next use: the route comes back with the same GSI.
+        try router.use(3, address: 0xFEE0_0000, data: 0x53)
+        try router.commit()
+        #expect(table.msiRoutes.count == 8)
+        #expect(router.isAttached(3))
+    }
+
+    @Test func gsisAreAllocatedOnFirstUseNotUpFront() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm)
+        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 2048)
+        try router.use(5, address: 0xFEE0_0000, data: 0x40)
+        try router.commit()
+        #expect(table.msiRoutes.keys.sorted() == [GSIRouteTable.firstMSIGSI])
+    }
+
+    @Test func whenRoutesRunOutUseThrowsAndOtherVectorsStayRouted() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm, capacity: 2)
+        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        try router.use(0, address: 0xFEE0_0000, data: 0x40)
+        try router.use(1, address: 0xFEE0_0000, data: 0x41)
+        #expect(throws: InterruptError.routesExhausted(capacity: 2)) { try router.use(2, address: 0xFEE0_0000, data: 0x42) }
+        try router.commit()
+        #expect(router.attachedCount == 2)
+        #expect(!router.isAttached(2))
+        #expect("\(InterruptError.routesExhausted(capacity: 2))" == "the KVM GSI routing table is full (2 MSI routes)")
+    }
+
+    @Test func signalsHeldWhileMaskedAreTakenByAPoll() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm)
+        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        let fd = try router.eventfd(for: 1)
+        try fd.signal()
+        try fd.signal()
+        #expect(router.takeHeldSignals(1) == 2)
+        #expect(router.takeHeldSignals(1) == 0)
+        // Once attached, the kernel owns the count: a poll takes nothing.
+        try router.use(1, address: 0xFEE0_0000, data: 0x41)
+        try router.commit()
+        try fd.signal()
+        #expect(router.takeHeldSignals(1) == 0)
+    }
+
+    @Test func signalMSISendsAndCounts() throws {
+        let vm = try makeVM()
+        let router = MSIVectorRouter(vm: vm, routes: GSIRouteTable(vm: vm), vectorCount: 1)
+        try router.send(address: 0xFEE0_0000, data: 0x40)
+        #expect(router.signalCount == 1)
+        #expect(throws: InterruptError.vectorOutOfRange(vector: 1, count: 1)) { _ = try router.eventfd(for: 1) }
+    }
+
+    @Test func theDefaultCapacityLeavesRoomForThePinRoutes() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm)
+        #expect(table.capacity == vm.system.check(.irqRouting) - GSIRoute.defaultPinRoutes.count)
+        #expect(table.capacity >= 2048)
+    }
+}
