@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,6 +92,14 @@ int ckvm_install_kick_handler(int signo) {
     sigemptyset(&action.sa_mask);
     action.sa_flags = 0; // no SA_RESTART: KVM_RUN must return EINTR
     return sigaction(signo, &action, NULL) < 0 ? -errno : 0;
+}
+
+int ckvm_unblock_signal(int signo) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    int r = pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    return r == 0 ? 0 : -r;
 }
 
 int ckvm_kick_signal(void) { return SIGRTMIN + 1; }

@@ -58,6 +58,21 @@ public final class KVMVCPU: @unchecked Sendable {
         if r < 0 { throw KVMError.ioctl(name: "KVM_SET_CPUID2", argument: "of vCPU \(id) with \(table.count) entries", errno: -r) }
     }
 
+    /// Makes the vCPU runnable at once (KVM_SET_MP_STATE with KVM_MP_STATE_RUNNABLE).
+    /// With an in-kernel irqchip every vCPU but 0 otherwise waits for INIT/SIPI; the boot protocol
+    /// starts all of them together.
+    public func makeRunnable() throws {
+        var state = kvm_mp_state(mp_state: UInt32(KVM_MP_STATE_RUNNABLE))
+        _ = try checkedIoctl(fd.rawValue, CKVM_SET_MP_STATE, "KVM_SET_MP_STATE", "RUNNABLE on vCPU \(id)", &state)
+    }
+
+    /// The vCPU's multiprocessing state (KVM_GET_MP_STATE): KVM_MP_STATE_RUNNABLE, _UNINITIALIZED, …
+    public func mpState() throws -> UInt32 {
+        var state = kvm_mp_state()
+        _ = try checkedIoctl(fd.rawValue, CKVM_GET_MP_STATE, "KVM_GET_MP_STATE", "of vCPU \(id)", &state)
+        return state.mp_state
+    }
+
     /// The LAPIC register page (KVM_GET_LAPIC), 1 KiB.
     public func lapicState() throws -> [UInt8] {
         var state = kvm_lapic_state()

@@ -57,6 +57,7 @@ public enum LongMode {
         regs.rsi = UInt64(vcpu.id)
         regs.rflags = 0x2
         try vcpu.setRegisters(regs)
+        try vcpu.makeRunnable()
     }
 
     private static func segment(selector: UInt16, type: UInt8, longMode: Bool) -> kvm_segment {

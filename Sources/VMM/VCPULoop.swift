@@ -1,3 +1,4 @@
+import CKVM
 import Devices
 import KVM
 
@@ -17,6 +18,13 @@ struct VCPULoop: Sendable {
     func run() {
         var ioExits = 0, mmioExits = 0
         defer { report(ioExits, mmioExits) }
+        // The kick that ends a run is a signal: make sure this thread can receive it, whatever
+        // mask it inherited from the thread that started the machine.
+        let unblocked = ckvm_unblock_signal(ckvm_kick_signal())
+        if unblocked < 0 {
+            finish(.hostError("cannot unblock the vCPU kick signal: \(errnoName(-unblocked))"))
+            return
+        }
         while !completion.isFinished {
             let exit: VCPUExit
             do {

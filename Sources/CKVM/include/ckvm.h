@@ -29,6 +29,8 @@ static const unsigned long CKVM_GET_SREGS = KVM_GET_SREGS;
 static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_LAPIC = KVM_GET_LAPIC;
+static const unsigned long CKVM_SET_MP_STATE = KVM_SET_MP_STATE;
+static const unsigned long CKVM_GET_MP_STATE = KVM_GET_MP_STATE;
 
 /// Opens `path` read-write with O_CLOEXEC; returns the fd or -errno.
 int ckvm_open(const char *path);
@@ -56,6 +58,9 @@ int ckvm_eventfd_read(int fd, uint64_t *value);
 const char *ckvm_errno_name(int err);
 /// Installs a no-op handler for `signo` without SA_RESTART, so a blocking KVM_RUN returns EINTR.
 int ckvm_install_kick_handler(int signo);
+/// Unblocks `signo` for the calling thread (threads inherit their creator's mask, and libdispatch
+/// workers block every signal). Returns 0 or -errno.
+int ckvm_unblock_signal(int signo);
 /// A real-time signal number usable as the vCPU kick signal.
 int ckvm_kick_signal(void);
 
