@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds the freestanding x86-64 test guests (Guests/<name>/main.c + Guests/runtime) into
+# OUTDIR/<name>.elf, then checks that none of them contains an instruction this host's KVM
+# emulator rejects (SSE/AVX/MMX/x87 registers, x87 instructions, INT3, XSAVE/XRSTOR, CMPXCHG16B);
+# the `fault` guest is exempt, it exists to execute one.
+#
+#   Scripts/build-guests.sh [OUTDIR]      default OUTDIR: <project root>/.build/guests
+#
+# Incremental: make rebuilds only what is older than its sources (Guests/Makefile).
+# Toolchain: clang, ld.lld and llvm-objdump next to `swift` (the Swift toolchain ships them),
+# else /opt/swift/usr/bin.
+set -euo pipefail
+
+root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+out="${1:-$root/.build/guests}"
+
+fail() { echo "build-guests: $*" >&2; exit 1; }
+
+# Pick the toolchain folder: beside swift first, then the usual install path.
+candidates=()
+if swift_path="$(command -v swift 2>/dev/null)"; then
+  candidates+=("$(dirname "$(readlink -f "$swift_path")")")
+fi
+candidates+=(/opt/swift/usr/bin)
+bin=""
+for dir in "${candidates[@]}"; do
+  if [ -x "$dir/clang" ] && [ -x "$dir/ld.lld" ]; then bin="$dir"; break; fi
+done
+[ -n "$bin" ] || fail "clang and ld.lld not found beside swift or in /opt/swift/usr/bin (searched: ${candidates[*]}); install the Swift toolchain, which ships both"
+objdump="$bin/llvm-objdump"
+[ -x "$objdump" ] || objdump="$(command -v llvm-objdump || true)"
+[ -n "$objdump" ] || fail "llvm-objdump not found beside $bin/clang; it is needed to check the guests"
+command -v make >/dev/null || fail "make is not installed (apt-get install make)"
+
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+case "$root$out" in *" "*) fail "the project root and OUTDIR must not contain spaces (make cannot handle them): $root, $out" ;; esac
+
+make -s -C "$root/Guests" -j"$(nproc 2>/dev/null || echo 2)" OUT="$out" CLANG="$bin/clang" LLD="$bin/ld.lld"
+
+# Instructions the emulator rejects, matched on the disassembly text after the address.
+forbidden='%[xyz]mm[0-9]|%mm[0-7]|%st\b|(^|[[:space:]])(int3|f[a-z0-9]+|fxsave[a-z0-9]*|fxrstor[a-z0-9]*|xsave[a-z0-9]*|xrstor[a-z0-9]*|cmpxchg16b)([[:space:]]|$)'
+bad=0
+count=0
+for source in "$root"/Guests/*/main.c; do
+  name="$(basename "$(dirname "$source")")"
+  elf="$out/$name.elf"
+  [ -f "$elf" ] || fail "$elf was not built"
+  count=$((count + 1))
+  [ "$name" = fault ] && continue
+  hits="$("$objdump" -d --no-show-raw-insn "$elf" | sed -nE 's/^[[:space:]]*[0-9a-f]+:[[:space:]]+//p' | grep -nE "$forbidden" || true)"
+  if [ -n "$hits" ]; then
+    echo "build-guests: $name.elf contains instructions the KVM emulator rejects:" >&2
+    echo "$hits" | head -20 >&2
+    rm -f "$elf" # so the next run rebuilds and checks it again
+    bad=1
+  fi
+done
+[ "$bad" -eq 0 ] || exit 1
+echo "build-guests: $count guests in $out"
