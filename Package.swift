@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Devices", targets: ["Devices"]),
         .library(name: "PCI", targets: ["PCI"]),
         .library(name: "Interrupts", targets: ["Interrupts"]),
+        .library(name: "DeviceTree", targets: ["DeviceTree"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "VMM", targets: ["VMM"]),
         .executable(name: "vmm", targets: ["vmm"]),
@@ -25,7 +26,11 @@ let package = Package(
         .target(name: "Devices"),
         .target(name: "PCI", dependencies: ["Devices"]),
         .target(name: "Interrupts", dependencies: ["KVM"]),
-        .target(name: "Platform", dependencies: ["KVM", "Memory"]),
+        // libfdt from Debian's libfdt-dev, which ships no pkg-config file: the module map links
+        // "fdt" itself. Scripts/setup.sh installs the package.
+        .systemLibrary(name: "CLibFDT", providers: [.apt(["libfdt-dev"])]),
+        .target(name: "DeviceTree", dependencies: ["CLibFDT"]),
+        .target(name: "Platform", dependencies: ["KVM", "Memory", "DeviceTree"]),
         .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "Platform"]),
         .executableTarget(
             name: "vmm",
@@ -36,6 +41,7 @@ let package = Package(
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
         .testTarget(name: "InterruptsTests", dependencies: ["Interrupts", "KVM"]),
         .testTarget(name: "PCITests", dependencies: ["PCI", "Devices"]),
+        .testTarget(name: "DeviceTreeTests", dependencies: ["DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "Memory"]),
         .testTarget(name: "VMMTests", dependencies: ["VMM"]),
     ],

@@ -70,21 +70,32 @@ public final class Machine: @unchecked Sendable {
         portBus = Bus(spaceName: "port", log: log)
         mmioBus = Bus(spaceName: "MMIO", log: log)
         console = ConsoleDevice(echo: configuration.echoConsole)
-        try portBus.register(console, name: "console (8250)", base: UInt64(layout.consolePort), size: 8)
-        try portBus.register(portProbe, name: "probe ports", base: UInt64(layout.probePort), size: 4)
+        try portBus.register(console, name: "console (8250)", base: UInt64(layout.consolePort), size: MachineDeviceTree.consolePortCount)
+        try portBus.register(portProbe, name: "probe ports", base: UInt64(layout.probePort), size: MachineDeviceTree.probePortCount)
         try mmioBus.register(mmioProbe, name: "probe MMIO", base: layout.probeMMIOBase, size: layout.probeMMIOSize)
         pci = PCIRoot(portBus: portBus, mmioBus: mmioBus, mmioWindow: (layout.mmioWindowBase, layout.mmioWindowSize),
                       ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: log)
         try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
         try mmioBus.register(PCIECAMWindow(root: pci), name: "PCI ECAM", base: layout.ecamBase, size: layout.ecamSize)
         let exit = ExitDevice(completion: completion) { [weak self] in self?.kickAll() }
-        try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: 4)
+        try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: MachineDeviceTree.exitPortCount)
     }
 
     /// Copies `image` into RAM; every vCPU will start at its entry point.
     public func load(_ image: ELFImage, name: String = "guest") throws {
         try image.load(into: memory, name: name)
         entry = image.entry
+        try installDeviceTree()
+    }
+
+    /// The device tree blob describing this machine, as handed to the guest (`--dump-dtb` writes it).
+    public private(set) var deviceTree: [UInt8] = []
+
+    /// Builds the device tree from the layout, places it in the reserved area and passes its
+    /// address in RDI. Called by `load`; call again after attaching devices that change it.
+    public func installDeviceTree() throws {
+        let blob = try makeDeviceTree(for: layout, reserved: [(0, BootLayout.guestLoadBase)])
+        try setDeviceTree(blob)
     }
 
     /// Places a flattened device tree blob in the reserved area and passes its address in RDI.
@@ -92,8 +103,10 @@ public final class Machine: @unchecked Sendable {
         guard UInt64(blob.count) <= BootLayout.deviceTreeMaxSize else {
             throw VMMError.layout("device tree of \(blob.count) bytes exceeds the \(BootLayout.deviceTreeMaxSize)-byte area")
         }
+        try memory.zero(at: BootLayout.deviceTreeAddress, count: BootLayout.deviceTreeMaxSize)
         try memory.write(blob, at: BootLayout.deviceTreeAddress)
         deviceTreeAddress = BootLayout.deviceTreeAddress
+        deviceTree = blob
     }
 
     /// Runs every vCPU on its own thread from the loaded entry point until the guest writes the

@@ -23,7 +23,7 @@ import Testing
     @Test(arguments: [
         (["run", "/nonexistent.elf"], "vmm: error: cannot read guest /nonexistent.elf: no such file"),
         (["run", "/"], "vmm: error: cannot read guest /: not a regular file"),
-        (["run", "/etc/hostname"], "not an ELF file (bad magic)"),
+        (["run", projectRoot + "/Package.swift"], "Package.swift: not an ELF file (bad magic)"),
         (["run", "--memory", "1"], "vmm: error: memory size 1 MiB is too small: the machine needs at least 2 MiB"),
         (["run", "--vcpus", "99"], "vmm: error: vCPU count 99 is out of range: 1…16"),
         (["run", "--kvm-device", "/dev/nonexistent-kvm"], "vmm: error: cannot open /dev/nonexistent-kvm: ENOENT"),
