@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "Devices", targets: ["Devices"]),
         .library(name: "PCI", targets: ["PCI"]),
         .library(name: "Interrupts", targets: ["Interrupts"]),
+        .library(name: "MSIX", targets: ["MSIX"]),
+        .library(name: "MSIXReplay", targets: ["MSIXReplay"]),
         .library(name: "DeviceTree", targets: ["DeviceTree"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "VMM", targets: ["VMM"]),
@@ -26,20 +28,25 @@ let package = Package(
         .target(name: "Devices"),
         .target(name: "PCI", dependencies: ["Devices"]),
         .target(name: "Interrupts", dependencies: ["KVM"]),
+        // The MSI-X function knows nothing of KVM or PCI: it talks to notifier and sink protocols.
+        .target(name: "MSIX"),
+        .target(name: "MSIXReplay", dependencies: ["MSIX"]),
         // libfdt from Debian's libfdt-dev, which ships no pkg-config file: the module map links
         // "fdt" itself. Scripts/setup.sh installs the package.
         .systemLibrary(name: "CLibFDT", providers: [.apt(["libfdt-dev"])]),
         .target(name: "DeviceTree", dependencies: ["CLibFDT"]),
         .target(name: "Platform", dependencies: ["KVM", "Memory", "DeviceTree"]),
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "Platform"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "Platform"]),
         .executableTarget(
             name: "vmm",
-            dependencies: ["VMM", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
         .testTarget(name: "InterruptsTests", dependencies: ["Interrupts", "KVM"]),
+        .testTarget(name: "MSIXTests", dependencies: ["MSIX"]),
+        .testTarget(name: "MSIXReplayTests", dependencies: ["MSIXReplay", "MSIX"]),
         .testTarget(name: "PCITests", dependencies: ["PCI", "Devices"]),
         .testTarget(name: "DeviceTreeTests", dependencies: ["DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "Memory"]),

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CKVM
 import Devices
+import Interrupts
 import KVM
 import Memory
 import PCI
@@ -28,6 +29,10 @@ public final class Machine: @unchecked Sendable {
     public let mmioProbe = ProbeDevice()
     /// PCI bus 0, reached through ports 0xCF8/0xCFC and the ECAM window.
     public let pci: PCIRoot
+    /// The VM's GSI routing table, shared by every device's MSI vectors.
+    public let routes: GSIRouteTable
+    /// The MSI-X test devices, in slot order (00:01.0, 00:02.0, …).
+    public let testDevices: [MSIXTestDevice]
 
     let completion = Completion()
     private var entry: UInt64?
@@ -77,6 +82,15 @@ public final class Machine: @unchecked Sendable {
                       ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: log)
         try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
         try mmioBus.register(PCIECAMWindow(root: pci), name: "PCI ECAM", base: layout.ecamBase, size: layout.ecamSize)
+        routes = GSIRouteTable(vm: vm)
+        var devices: [MSIXTestDevice] = []
+        for index in 0..<configuration.testDevices {
+            let device = try MSIXTestDevice(name: "msix-test\(index)", vectors: configuration.msixVectors, vm: vm, routes: routes, log: log)
+            guard let slot = pci.nextFreeDevice() else { throw VMMError.layout("PCI bus 0 is full") }
+            try pci.attach(device.makeFunction(), at: PCIAddress(device: slot))
+            devices.append(device)
+        }
+        testDevices = devices
         let exit = ExitDevice(completion: completion) { [weak self] in self?.kickAll() }
         try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: MachineDeviceTree.exitPortCount)
     }
@@ -138,6 +152,7 @@ public final class Machine: @unchecked Sendable {
         statisticsState.withLock { $0.nanoseconds = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000 }
         kickAll()
         for thread in threads.withLock({ $0 }) { thread.join() }
+        for device in testDevices { device.stop() }
         console.flush()
         return outcome
     }

@@ -8,6 +8,10 @@ public struct MachineConfiguration: Sendable {
     public var layout = MachineLayout()
     /// The KVM device to open.
     public var kvmDevicePath = "/dev/kvm"
+    /// MSI-X test devices to attach to PCI bus 0 (from 00:01.0 on).
+    public var testDevices = 1
+    /// MSI-X vectors of each test device (1…2048).
+    public var msixVectors = 16
     /// Echo the guest's console output to standard output.
     public var echoConsole = true
     /// Where the VMM's own diagnostics go (one line each); standard error by default.
@@ -42,6 +46,8 @@ public struct MachineConfiguration: Sendable {
         guard layout.ecamSize >= 0x10_0000, layout.ecamBase % 0x10_0000 == 0 else {
             throw .layout("ECAM at 0x\(String(layout.ecamBase, radix: 16)) must be 1 MiB aligned and at least 1 MiB")
         }
+        guard (0...31).contains(testDevices) else { throw .layout("test device count \(testDevices) is out of range 0…31") }
+        guard (1...2048).contains(msixVectors) else { throw .layout("MSI-X vector count \(msixVectors) is out of range 1…2048") }
         guard (1...BootLayout.maxVCPUs).contains(layout.vcpuCount) else {
             throw .vcpuCount(requested: layout.vcpuCount, maximum: BootLayout.maxVCPUs)
         }

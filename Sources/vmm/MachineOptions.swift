@@ -17,6 +17,12 @@ struct MachineOptions: ParsableArguments {
     @Option(name: .long, help: "Guest command line, passed in the device tree's /chosen/bootargs.")
     var cmdline: String = ""
 
+    @Option(name: .long, help: "MSI-X vectors of each test device, 1…2048 (default 16).")
+    var msixVectors: Int = 16
+
+    @Option(name: .long, help: "MSI-X test devices on PCI bus 0, from 00:01.0 on (default 1).")
+    var testDevices: Int = 1
+
     @Flag(name: .long, help: "Do not echo the guest's console output.")
     var quiet = false
 
@@ -34,6 +40,8 @@ struct MachineOptions: ParsableArguments {
         configuration.layout.commandLine = cmdline
         configuration.echoConsole = !quiet
         configuration.kvmDevicePath = kvmDevice
+        configuration.msixVectors = msixVectors
+        configuration.testDevices = testDevices
         return configuration
     }
 

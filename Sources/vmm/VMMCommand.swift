@@ -11,7 +11,7 @@ struct VMMCommand: ParsableCommand {
             With no subcommand, `vmm` runs the built-in `hello` guest to show the VMM working.
             Guests are built from Guests/ by Scripts/build-guests.sh into .build/guests.
             """,
-        subcommands: [RunCommand.self],
+        subcommands: [RunCommand.self, MSIXReplayCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

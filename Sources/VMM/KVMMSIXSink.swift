@@ -1,0 +1,62 @@
+import Interrupts
+import MSIX
+import Synchronization
+
+/// Connects an MSI-X function to KVM: its notifiers stage GSI routes and irqfds on an
+/// `MSIVectorRouter`, its sends go out with `KVM_SIGNAL_MSI`, and a PBA poll turns backend events
+/// held in a masked vector's eventfd into pending bits.
+///
+/// Called only from inside the `MSIXDevice` operation that holds the device's lock.
+final class KVMMSIXSink: MSIXInterruptSink, @unchecked Sendable {
+    let router: MSIVectorRouter
+    private let log: @Sendable (String) -> Void
+    private let name: String
+    /// Messages sent with KVM_SIGNAL_MSI (COUNT_SIGNALED).
+    let signaled = Atomic<UInt64>(0)
+    /// Failures of a send or a commit, for tests and the log.
+    let failures = Atomic<UInt64>(0)
+
+    init(router: MSIVectorRouter, name: String, log: @escaping @Sendable (String) -> Void) {
+        self.router = router
+        self.name = name
+        self.log = log
+    }
+
+    func send(_ message: MSIXMessage, vector: Int) {
+        do {
+            try router.send(address: message.address, data: message.data)
+            signaled.add(1, ordering: .relaxed)
+        } catch {
+            failures.add(1, ordering: .relaxed)
+            log("\(name): vector \(vector): \(error)")
+        }
+    }
+
+    func use(vector: Int, message: MSIXMessage) throws {
+        do {
+            try router.use(vector, address: message.address, data: message.data)
+        } catch {
+            log("\(name): vector \(vector) stays on KVM_SIGNAL_MSI: \(error)")
+            throw error
+        }
+    }
+
+    func release(vector: Int) {
+        router.release(vector)
+    }
+
+    func poll(first: Int, end: Int, device: MSIXDevice) {
+        for vector in first..<end where device.isMasked(vector: vector) {
+            if router.takeHeldSignals(vector) > 0 { device.setPending(vector: vector) }
+        }
+    }
+
+    func commit() {
+        do {
+            try router.commit()
+        } catch {
+            failures.add(1, ordering: .relaxed)
+            log("\(name): committing interrupt routes failed: \(error)")
+        }
+    }
+}

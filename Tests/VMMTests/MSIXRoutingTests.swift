@@ -1,0 +1,154 @@
+import Devices
+import PCI
+import Testing
+import VMM
+
+/// The MSI-X test device's routing on a real KVM VM, driven through the machine's buses as a
+/// guest driver would (no guest needed): route commits, irqfds and masks stay in step.
+@Suite(.enabled(if: kvmAvailable)) struct MSIXRoutingTests {
+    struct Rig {
+        let machine: Machine
+        let device: MSIXTestDevice
+        let function: PCIFunction
+        let table: UInt64
+        let registers: UInt64
+
+        init(vectors: Int) throws {
+            var configuration = quietConfiguration()
+            configuration.msixVectors = vectors
+            machine = try Machine(configuration)
+            device = machine.testDevices[0]
+            function = try #require(machine.pci.function(at: PCIAddress(device: 1)))
+            table = try #require(function.mappedAddress(ofBar: 1))
+            registers = try #require(function.mappedAddress(ofBar: 0))
+        }
+
+        /// Writes Message Control (Enable bit 15, MaskAll bit 14) through config space.
+        func messageControl(enable: Bool, maskAll: Bool) {
+            function.configWrite(offset: MSIXTestDevice.capabilityOffset + 2, size: 2, value: (enable ? 0x8000 : 0) | (maskAll ? 0x4000 : 0))
+        }
+
+        func program(_ vector: Int, data: UInt32, masked: Bool) {
+            let entry = table + 16 * UInt64(vector)
+            machine.mmioBus.write(entry, size: 8, value: 0xFEE0_0000)
+            machine.mmioBus.write(entry + 8, size: 8, value: UInt64(data) | (masked ? 1 << 32 : 0))
+        }
+
+        func mask(_ vector: Int, _ masked: Bool) {
+            machine.mmioBus.write(table + 16 * UInt64(vector) + 12, size: 4, value: masked ? 1 : 0)
+        }
+
+        func register(_ offset: UInt64) -> UInt64 { machine.mmioBus.read(registers + offset, size: 4) }
+        func write(_ offset: UInt64, _ value: UInt64) { machine.mmioBus.write(registers + offset, size: 4, value: value) }
+    }
+
+    @Test func clearingMaskAllWith2048UnmaskedVectorsCostsOneRoutingCommit() throws {
+        let rig = try Rig(vectors: 2048)
+        rig.messageControl(enable: true, maskAll: true)
+        for v in 0..<2048 { rig.program(v, data: 0x30 + UInt32(v % 200), masked: false) }
+        #expect(rig.device.attachedIRQFDs == 0, "MaskAll masks the whole function")
+        let before = rig.machine.routes.commitCount
+        rig.messageControl(enable: true, maskAll: false)
+        #expect(rig.machine.routes.commitCount == before + 1)
+        #expect(rig.machine.routes.msiRoutes.count == 2048)
+        #expect(rig.device.attachedIRQFDs == 2048)
+        rig.messageControl(enable: true, maskAll: true)
+        #expect(rig.machine.routes.commitCount == before + 2)
+        #expect(rig.machine.routes.msiRoutes.isEmpty)
+        #expect(rig.device.attachedIRQFDs == 0)
+    }
+
+    @Test func maskedVectorsNeverAppearInTheCommittedTable() throws {
+        let rig = try Rig(vectors: 64)
+        rig.messageControl(enable: true, maskAll: false)
+        for v in 0..<64 { rig.program(v, data: 0x40 + UInt32(v), masked: v % 3 == 0) }
+        let routed = Set(rig.machine.routes.msiRoutes.values.map(\.data))
+        let expected = Set((0..<64).filter { $0 % 3 != 0 }.map { 0x40 + UInt32($0) })
+        #expect(routed == expected)
+        #expect(rig.device.attachedIRQFDs == expected.count)
+    }
+
+    @Test func irqfdsFollowTheMaskBits() throws {
+        let rig = try Rig(vectors: 8)
+        rig.messageControl(enable: true, maskAll: false)
+        rig.program(2, data: 0x42, masked: true)
+        #expect(rig.device.attachedIRQFDs == 0)
+        rig.mask(2, false)
+        #expect(rig.device.attachedIRQFDs == 1)
+        rig.mask(2, true)
+        #expect(rig.device.attachedIRQFDs == 0)
+        rig.mask(2, false)
+        rig.messageControl(enable: false, maskAll: false)
+        #expect(rig.device.attachedIRQFDs == 0, "disabling MSI-X releases the vectors in use")
+        #expect(rig.machine.routes.msiRoutes.isEmpty)
+    }
+
+    @Test func changingTheMessageOfAnUnmaskedVectorRewritesItsRoute() throws {
+        let rig = try Rig(vectors: 4)
+        rig.messageControl(enable: true, maskAll: false)
+        rig.program(1, data: 0x41, masked: false)
+        #expect(rig.machine.routes.msiRoutes.values.map(\.data) == [0x41])
+        rig.machine.mmioBus.write(rig.table + 16 + 8, size: 4, value: 0x55)
+        #expect(rig.machine.routes.msiRoutes.values.map(\.data) == [0x55])
+        #expect(rig.device.attachedIRQFDs == 1)
+    }
+
+    @Test func registersCountRaisesByPath() throws {
+        let rig = try Rig(vectors: 4)
+        typealias R = MSIXTestDeviceRegister
+        #expect(rig.register(R.magic) == 0x5849_534D)
+        #expect(rig.register(R.vectors) == 4)
+        #expect(rig.register(R.features) == 3)
+        rig.messageControl(enable: true, maskAll: false)
+        rig.program(0, data: 0x40, masked: false)
+        rig.program(1, data: 0x41, masked: true)
+        rig.write(R.raise, 0)  // unmasked: KVM_SIGNAL_MSI
+        rig.write(R.raise, 1)  // masked: pending
+        rig.write(R.raise, 9)  // out of range: dropped
+        rig.write(R.unuse, 0)
+        rig.write(R.raise, 0)  // unused: dropped
+        rig.write(R.raiseBackend, 1)
+        #expect(rig.register(R.countSignaled) == 1)
+        #expect(rig.register(R.countPended) == 1)
+        #expect(rig.register(R.countDropped) == 2)
+        #expect(rig.register(R.countBackend) == 1)
+        // The PBA shows vector 1 pending; unmasking delivers it with KVM_SIGNAL_MSI.
+        let pba = rig.table + 2048
+        #expect(rig.machine.mmioBus.read(pba, size: 8) & 0b10 == 0b10)
+        rig.mask(1, false)
+        #expect(rig.register(R.countSignaled) == 2)
+        #expect(rig.machine.mmioBus.read(pba, size: 8) & 0b10 == 0)
+        rig.write(R.resetCounts, 1)
+        #expect(rig.register(R.countSignaled) == 0 && rig.register(R.countDropped) == 0)
+    }
+
+    @Test func aBackendSignalHeldWhileMaskedBecomesPendingOnAPBARead() throws {
+        let rig = try Rig(vectors: 4)
+        typealias R = MSIXTestDeviceRegister
+        rig.messageControl(enable: true, maskAll: false)
+        rig.program(3, data: 0x43, masked: true)
+        rig.write(R.raiseBackend, 3)
+        let pba = rig.table + 2048
+        #expect(rig.machine.mmioBus.read(pba, size: 4) == 0b1000, "the poll notifier moved the held signal into the PBA")
+        rig.mask(3, false)
+        #expect(rig.register(R.countSignaled) == 1, "unmask delivered the pending bit")
+        #expect(rig.machine.mmioBus.read(pba, size: 4) == 0)
+    }
+
+    @Test func hostileAccessesToEveryBARAreSurvivedAndCounted() throws {
+        let rig = try Rig(vectors: 16)
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let bar = Bool.random(using: &rng) ? rig.table : rig.registers
+            let offset = UInt64.random(in: 0..<0x4100, using: &rng)
+            let size = [1, 2, 3, 4, 8].randomElement(using: &rng)!
+            if Bool.random(using: &rng) {
+                rig.machine.mmioBus.write(bar + offset, size: size, value: UInt64.random(in: 0...UInt64.max, using: &rng))
+            } else {
+                _ = rig.machine.mmioBus.read(bar + offset, size: size)
+            }
+        }
+        #expect(rig.device.msixCounters.invalidAccesses > 0)
+        #expect(rig.register(MSIXTestDeviceRegister.magic) == 0x5849_534D)
+    }
+}
