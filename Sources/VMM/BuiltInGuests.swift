@@ -16,6 +16,11 @@ public enum BuiltInGuests {
         return nil
     }
 
+    /// The first searched folder that holds `file`, or nil.
+    public static func directory(containing file: String) -> String? {
+        searchDirectories().first { HostFile.exists($0 + "/" + file) }
+    }
+
     /// The folders searched, in order.
     public static func searchDirectories() -> [String] {
         var result: [String] = []

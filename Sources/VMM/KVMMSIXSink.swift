@@ -13,6 +13,8 @@ final class KVMMSIXSink: MSIXInterruptSink, @unchecked Sendable {
     private let name: String
     /// Messages sent with KVM_SIGNAL_MSI (COUNT_SIGNALED).
     let signaled = Atomic<UInt64>(0)
+    /// The same since the device was made (not cleared by RESET_COUNTS).
+    let signaledTotal = Atomic<UInt64>(0)
     /// Failures of a send or a commit, for tests and the log.
     let failures = Atomic<UInt64>(0)
 
@@ -26,6 +28,7 @@ final class KVMMSIXSink: MSIXInterruptSink, @unchecked Sendable {
         do {
             try router.send(address: message.address, data: message.data)
             signaled.add(1, ordering: .relaxed)
+            signaledTotal.add(1, ordering: .relaxed)
         } catch {
             failures.add(1, ordering: .relaxed)
             log("\(name): vector \(vector): \(error)")

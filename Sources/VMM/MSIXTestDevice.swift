@@ -35,6 +35,8 @@ public final class MSIXTestDevice: PCIDeviceModel, PCICapabilityHandler {
     private let backendCount = Atomic<UInt64>(0)
     private let pendedCount = Atomic<UInt64>(0)
     private let droppedCount = Atomic<UInt64>(0)
+    /// Backend signals since the device was made (RESET_COUNTS does not clear it).
+    private let backendTotal = Atomic<UInt64>(0)
     /// Where the doorbell ioeventfds are registered now (BAR0's address), if anywhere.
     private let doorbellBase = Mutex<UInt64?>(nil)
 
@@ -176,6 +178,7 @@ public final class MSIXTestDevice: PCIDeviceModel, PCICapabilityHandler {
         do {
             try fd.signal(count)
             backendCount.add(count, ordering: .relaxed)
+            backendTotal.add(count, ordering: .relaxed)
         } catch {
             log("\(name): backend signal of vector \(vector) failed: \(error)")
         }
@@ -192,6 +195,9 @@ public final class MSIXTestDevice: PCIDeviceModel, PCICapabilityHandler {
 
     /// The MSI-X function's counters (invalid accesses etc.), for tests.
     public var msixCounters: MSIXCounters { msix.withLock { $0.counters } }
+    /// Interrupts raised towards the guest since the device was made: messages sent with
+    /// KVM_SIGNAL_MSI and backend signals (RESET_COUNTS does not clear it).
+    public var interruptsRaised: UInt64 { sink.signaledTotal.load(ordering: .relaxed) + backendTotal.load(ordering: .relaxed) }
     /// irqfds attached now.
     public var attachedIRQFDs: Int { router.attachedCount }
 }

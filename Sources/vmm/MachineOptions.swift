@@ -17,6 +17,14 @@ struct MachineOptions: ParsableArguments {
     @Option(name: .long, help: "Guest command line, passed in the device tree's /chosen/bootargs.")
     var cmdline: String = ""
 
+    @Option(name: .long, help: "Base of the PCI ECAM window (1 MiB aligned), e.g. 0xB0000000 (default 0xE0000000).",
+            transform: MachineOptions.parseAddress)
+    var ecamBase: UInt64?
+
+    @Option(name: .long, help: "The PCI 32-bit BAR window as BASE:SIZE, e.g. 0x80000000:0x10000000 (default 0xC0000000:0x20000000).",
+            transform: MachineOptions.parseWindow)
+    var mmioWindow: Window?
+
     @Option(name: .long, help: "MSI-X vectors of each test device, 1…2048 (default 16).")
     var msixVectors: Int = 16
 
@@ -38,11 +46,36 @@ struct MachineOptions: ParsableArguments {
         configuration.layout.ramSize = memory
         configuration.layout.vcpuCount = vcpus
         configuration.layout.commandLine = cmdline
+        if let ecamBase { configuration.layout.ecamBase = ecamBase }
+        if let mmioWindow {
+            configuration.layout.mmioWindowBase = mmioWindow.base
+            configuration.layout.mmioWindowSize = mmioWindow.size
+        }
         configuration.echoConsole = !quiet
         configuration.kvmDevicePath = kvmDevice
         configuration.msixVectors = msixVectors
         configuration.testDevices = testDevices
         return configuration
+    }
+
+    struct Window {
+        var base: UInt64
+        var size: UInt64
+    }
+
+    /// Parses "0x1000", "4096".
+    static func parseAddress(_ text: String) throws -> UInt64 {
+        let lower = text.lowercased()
+        let value = lower.hasPrefix("0x") ? UInt64(lower.dropFirst(2), radix: 16) : UInt64(lower)
+        guard let value else { throw ValidationError("'\(text)' is not an address (use 0x… hex or decimal)") }
+        return value
+    }
+
+    /// Parses "BASE:SIZE".
+    static func parseWindow(_ text: String) throws -> Window {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw ValidationError("--mmio-window \(text): expected BASE:SIZE, e.g. 0x80000000:0x10000000") }
+        return Window(base: try parseAddress(String(parts[0])), size: try parseAddress(String(parts[1])))
     }
 
     /// Parses "64" (MiB), "64M", "64MiB", "1G", "2048K".

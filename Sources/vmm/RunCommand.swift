@@ -24,6 +24,9 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var machine: MachineOptions
 
+    @Option(name: .long, help: "Write the machine's device tree blob to FILE and exit without running (read it with: dtc -I dtb -O dts FILE).")
+    var dumpDtb: String?
+
     @Flag(name: .long, help: "Print exit counts and the run's duration on standard error: exits_io=N exits_mmio=N ns=T.")
     var stats = false
 
@@ -35,6 +38,16 @@ struct RunCommand: ParsableCommand {
             path = builtIn
         } else {
             fail("the built-in hello guest is not built; run Scripts/build-guests.sh (searched \(BuiltInGuests.searchDirectories().first ?? "nothing"))")
+        }
+        if let dumpDtb {
+            do {
+                let vm = try Machine(machine.configuration())
+                try vm.installDeviceTree()
+                try HostFile.write(vm.deviceTree, to: dumpDtb)
+            } catch {
+                fail("\(error)")
+            }
+            return
         }
         let outcome: RunOutcome
         do {

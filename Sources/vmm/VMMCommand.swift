@@ -8,10 +8,10 @@ struct VMMCommand: ParsableCommand {
         commandName: "vmm",
         abstract: "A small KVM virtual-machine monitor that boots tiny test guests in 64-bit long mode.",
         discussion: """
-            With no subcommand, `vmm` runs the built-in `hello` guest to show the VMM working.
+            With no subcommand, `vmm` runs the guest conformance suite (`vmm test`).
             Guests are built from Guests/ by Scripts/build-guests.sh into .build/guests.
             """,
-        subcommands: [RunCommand.self, MSIXReplayCommand.self],
-        defaultSubcommand: RunCommand.self
+        subcommands: [TestCommand.self, RunCommand.self, MSIXReplayCommand.self],
+        defaultSubcommand: TestCommand.self
     )
 }

@@ -3,11 +3,43 @@ import Testing
 
 /// The `vmm` executable as a user meets it: exit statuses and one-line errors.
 @Suite(.enabled(if: kvmAvailable)) struct CLITests {
-    @Test func withNoArgumentsItRunsTheBuiltInHelloGuest() {
+    @Test func withNoArgumentsItRunsTheConformanceSuite() {
         _ = guestDirectory
         let result = runProcess(vmmExecutable, [])
         #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.hasPrefix("GUEST"))
+        #expect(result.output.contains("hello "))
+        #expect(result.output.contains(" passed, 0 failed"))
+    }
+
+    @Test func runWithNoGuestBootsTheBuiltInHelloGuest() {
+        _ = guestDirectory
+        let result = runProcess(vmmExecutable, ["run"])
+        #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("hello from vCPU 0"))
+    }
+
+    @Test func testWritesJUnitAndJSONAndFailsWhenAGuestFails() throws {
+        _ = guestDirectory
+        let junit = NSTemporaryDirectory() + "vmm-\(UUID().uuidString).xml"
+        let json = NSTemporaryDirectory() + "vmm-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: junit); try? FileManager.default.removeItem(atPath: json) }
+        let ok = runProcess(vmmExecutable, ["test", "--filter", "hello", "--junit", junit, "--json", json])
+        #expect(ok.status == 0, "\(ok.output)")
+        #expect(ok.output.contains("1 passed, 0 failed"))
+        #expect(try String(contentsOfFile: junit, encoding: .utf8).contains("name=\"hello\""))
+        #expect(try String(contentsOfFile: json, encoding: .utf8).contains("\"passed\":1"))
+        // A guest that does not meet its expectation makes the run fail: point the runner at a
+        // manifest that expects the fault guest to pass.
+        let directory = NSTemporaryDirectory() + "vmm-suite-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.copyItem(atPath: guest("fault"), toPath: directory + "/fault.elf")
+        try "fault vcpus=1 expect=pass\n".write(toFile: directory + "/suite.txt", atomically: true, encoding: .utf8)
+        let bad = runProcess(vmmExecutable, ["test", "--guest-dir", directory])
+        #expect(bad.status == 1)
+        #expect(bad.output.contains("0 passed, 1 failed"))
+        #expect(bad.output.contains("emulation failure"))
     }
 
     @Test func theGuestsStatusBecomesTheExitStatus() {

@@ -1,0 +1,49 @@
+/// The guest conformance suite: which built guests to run, with how many vCPUs, and what outcome
+/// each must have. Read from `suite.txt`, which `Scripts/build-guests.sh` writes beside the guests
+/// from the `vcpus:` and `expect:` lines of each guest's README.
+public struct SuiteEntry: Sendable, Equatable {
+    /// What a guest must do for its test to pass.
+    public enum Expectation: String, Sendable {
+        /// Write 0 to the exit port.
+        case pass
+        /// Fail: a non-zero exit value or a vCPU stopping on an exit it cannot go on from.
+        case fail
+        /// Run until the runner stops it.
+        case timeout
+    }
+
+    public var name: String
+    public var path: String
+    public var vcpus: Int
+    public var expectation: Expectation
+
+    public init(name: String, path: String, vcpus: Int = 1, expectation: Expectation = .pass) {
+        self.name = name
+        self.path = path
+        self.vcpus = vcpus
+        self.expectation = expectation
+    }
+
+    /// Loads `directory/suite.txt` ("NAME vcpus=N expect=pass|fail|timeout" per line).
+    public static func load(directory: String) throws(VMMError) -> [SuiteEntry] {
+        let path = directory + "/suite.txt"
+        let bytes: [UInt8]
+        do { bytes = try HostFile.read(path) } catch { throw .guestFile(path: path, reason: "no suite manifest (run Scripts/build-guests.sh)") }
+        var entries: [SuiteEntry] = []
+        for (number, line) in String(decoding: bytes, as: UTF8.self).split(separator: "\n").enumerated() {
+            let words = line.split(separator: " ")
+            guard let name = words.first else { continue }
+            var entry = SuiteEntry(name: String(name), path: directory + "/" + name + ".elf")
+            for word in words.dropFirst() {
+                let pair = word.split(separator: "=", maxSplits: 1).map(String.init)
+                switch (pair.first, pair.count == 2 ? pair[1] : nil) {
+                case let ("vcpus", value?) where Int(value) != nil: entry.vcpus = Int(value) ?? 1
+                case let ("expect", value?) where Expectation(rawValue: value) != nil: entry.expectation = Expectation(rawValue: value) ?? .pass
+                default: throw .guestFile(path: path, reason: "line \(number + 1): cannot read '\(word)'")
+                }
+            }
+            entries.append(entry)
+        }
+        return entries
+    }
+}

@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+import VMM
+
+/// `--dump-dtb` writes the blob guests get; `dtc` reads it back; guests find a moved machine
+/// through it.
+@Suite(.enabled(if: kvmAvailable)) struct DeviceTreeDumpTests {
+    @Test func theDumpedBlobDecompilesAndDescribesTheMachineAsConfigured() throws {
+        let path = NSTemporaryDirectory() + "vmm-dump-\(UUID().uuidString).dtb"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let dump = runProcess(vmmExecutable, ["run", "--dump-dtb", path, "--vcpus", "2", "--memory", "128",
+                                              "--ecam-base", "0xB0000000", "--mmio-window", "0x80000000:0x10000000",
+                                              "--cmdline", "quiet n=7"])
+        #expect(dump.status == 0, "\(dump.output)")
+        let dtc = runProcess("/usr/bin/env", ["dtc", "-q", "-I", "dtb", "-O", "dts", path])
+        #expect(dtc.status == 0, "dtc must be installed (device-tree-compiler): \(dtc.output)")
+        let dts = dtc.output
+        for line in [
+            "memory@0 {", "reg = <0x00 0x00 0x00 0x8000000>;",
+            "cpu@0 {", "cpu@1 {",
+            "bootargs = \"quiet n=7\";", "stdout-path = \"/isa/serial@3f8\";",
+            "pci@b0000000 {", "compatible = \"pci-host-ecam-generic\";", "device_type = \"pci\";",
+            "reg = <0x00 0xb0000000 0x00 0x100000>;", "bus-range = <0x00 0x00>;",
+            "ranges = <0x1000000 0x00 0xc000 0x00 0xc000 0x00 0x4000 0x2000000 0x00 0x80000000 0x00 0x80000000 0x00 0x10000000>;",
+            "serial@3f8 {", "compatible = \"ns16550a\";",
+            "compatible = \"intel,ce4100-ioapic\";", "compatible = \"intel,ce4100-lapic\";",
+            "compatible = \"swift-vmm,exit-port\";",
+        ] {
+            #expect(dts.contains(line), "\(line) in:\n\(dts)")
+        }
+        #expect(dts.contains("/memreserve/"), "the VMM's reserved memory is in the reservation block")
+    }
+
+    @Test(arguments: ["hello", "smp", "pci-enum"])
+    func guestsFindAMovedMachineThroughTheTree(name: String) throws {
+        var configuration = quietConfiguration(vcpus: 2)
+        configuration.layout.ecamBase = 0xB000_0000
+        configuration.layout.mmioWindowBase = 0x8000_0000
+        configuration.layout.mmioWindowSize = 0x1000_0000
+        configuration.layout.ramSize = 128 << 20
+        let (machine, outcome) = try Machine.runGuest(at: guest(name), configuration: configuration, timeout: 20)
+        #expect(outcome == .guestExit(value: 0), "\(machine.console.transcript)")
+    }
+}
