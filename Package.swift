@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "VMM", targets: ["VMM"]),
         .executable(name: "vmm", targets: ["vmm"]),
+        .executable(name: "vmm-bench", targets: ["vmm-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,6 +42,7 @@ let package = Package(
             name: "vmm",
             dependencies: ["VMM", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        .executableTarget(name: "vmm-bench", dependencies: ["VMM"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),

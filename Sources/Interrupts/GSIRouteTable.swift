@@ -9,8 +9,8 @@ import Synchronization
 /// only mark the table dirty; `commit()` sends it once, so a guest access that changes many
 /// vectors costs one ioctl, not one per vector.
 public final class GSIRouteTable: Sendable {
-    struct State {
-        var routes: [UInt32: (address: UInt64, data: UInt32)] = [:]
+    struct State: ~Copyable {
+        var table: GSIRoutingTable
         var free: [UInt32] = []
         var nextUnused: UInt32
         var dirty = false
@@ -31,7 +31,8 @@ public final class GSIRouteTable: Sendable {
         let total = max(0, vm.system.check(.irqRouting))
         let available = max(0, min(total - GSIRoute.defaultPinRoutes.count, total - Int(Self.firstMSIGSI)))
         self.capacity = min(capacity ?? available, available)
-        state = Mutex(State(nextUnused: Self.firstMSIGSI))
+        state = Mutex(State(table: GSIRoutingTable(pinRoutes: GSIRoute.defaultPinRoutes, capacity: self.capacity),
+                            nextUnused: Self.firstMSIGSI))
     }
 
     /// Takes a free GSI for a new MSI route.
@@ -47,7 +48,7 @@ public final class GSIRouteTable: Sendable {
     /// Returns `gsi` to the allocator and drops its route (committed with the next batch).
     public func free(_ gsi: UInt32) {
         state.withLock { s in
-            if s.routes.removeValue(forKey: gsi) != nil { s.dirty = true }
+            if s.table.removeMSI(gsi: gsi) { s.dirty = true }
             s.free.append(gsi)
         }
     }
@@ -55,16 +56,15 @@ public final class GSIRouteTable: Sendable {
     /// Points `gsi` at an MSI message (committed with the next batch).
     public func setRoute(_ gsi: UInt32, address: UInt64, data: UInt32) {
         state.withLock { s in
-            if let old = s.routes[gsi], old.address == address, old.data == data { return }
-            s.routes[gsi] = (address, data)
-            s.dirty = true
+            // The GSI came from `allocate`, which never hands out more than the table holds.
+            if s.table.setMSI(gsi: gsi, address: address, data: data) { s.dirty = true }
         }
     }
 
     /// Removes the route of `gsi` (committed with the next batch); the GSI stays allocated.
     public func removeRoute(_ gsi: UInt32) {
         state.withLock { s in
-            if s.routes.removeValue(forKey: gsi) != nil { s.dirty = true }
+            if s.table.removeMSI(gsi: gsi) { s.dirty = true }
         }
     }
 
@@ -72,8 +72,7 @@ public final class GSIRouteTable: Sendable {
     public func commit() throws {
         try state.withLock { s in
             guard s.dirty else { return }
-            let msi = s.routes.sorted { $0.key < $1.key }.map { GSIRoute.msi(gsi: $0.key, address: $0.value.address, data: $0.value.data) }
-            try vm.setGSIRouting(GSIRoute.defaultPinRoutes + msi)
+            try s.table.commit(to: vm)
             s.dirty = false
             s.commits += 1
         }
@@ -83,5 +82,5 @@ public final class GSIRouteTable: Sendable {
     public var commitCount: Int { state.withLock { $0.commits } }
 
     /// The MSI routes as they will be (or were last) committed, by GSI.
-    public var msiRoutes: [UInt32: (address: UInt64, data: UInt32)] { state.withLock { $0.routes } }
+    public var msiRoutes: [UInt32: (address: UInt64, data: UInt32)] { state.withLock { $0.table.msiRoutes } }
 }

@@ -4,7 +4,7 @@ import Synchronization
 /// One device's MSI vectors on KVM: a GSI route and an irqfd per vector in use, and
 /// `KVM_SIGNAL_MSI` for messages the VMM sends itself.
 ///
-/// Each vector has a backend eventfd (made on first need). While the vector is in use (its use
+/// Each vector has a backend eventfd. While the vector is in use (its use
 /// notifier fired and it was not released) the eventfd is attached as an irqfd to the vector's
 /// GSI, so a backend's write injects the interrupt in the kernel with no exit. Otherwise writes
 /// accumulate in the eventfd; attaching an irqfd to an eventfd that already holds a count injects
@@ -36,11 +36,15 @@ public final class MSIVectorRouter: Sendable {
     public let vectorCount: Int
     private let state: Mutex<State>
 
-    public init(vm: KVMVirtualMachine, routes: GSIRouteTable, vectorCount: Int) {
+    /// A router for `vectorCount` vectors, each with its backend eventfd made now (a backend's
+    /// eventfds exist for the device's lifetime; unmasking then only routes and attaches).
+    public init(vm: KVMVirtualMachine, routes: GSIRouteTable, vectorCount: Int) throws {
         self.vm = vm
         self.routes = routes
         self.vectorCount = vectorCount
-        state = Mutex(State(vectors: Array(repeating: Vector(), count: vectorCount)))
+        var vectors = Array(repeating: Vector(), count: vectorCount)
+        for index in vectors.indices { vectors[index].eventfd = try EventFD(nonblocking: true) }
+        state = Mutex(State(vectors: vectors))
     }
 
     deinit {
@@ -55,7 +59,7 @@ public final class MSIVectorRouter: Sendable {
         try? routes.commit()
     }
 
-    /// The vector's backend eventfd, created on first call. Writes to it raise the vector.
+    /// The vector's backend eventfd. Writes to it raise the vector.
     public func eventfd(for vector: Int) throws -> EventFD {
         guard (0..<vectorCount).contains(vector) else { throw InterruptError.vectorOutOfRange(vector: vector, count: vectorCount) }
         return try state.withLock { s in

@@ -28,26 +28,11 @@ public enum GSIRoute: Equatable, Sendable {
 }
 
 extension KVMVirtualMachine {
-    /// Replaces the whole GSI routing table (KVM_SET_GSI_ROUTING).
+    /// Replaces the whole GSI routing table with `routes` (KVM_SET_GSI_ROUTING). For a table that
+    /// changes often, keep a `GSIRoutingTable` and commit it instead.
     public func setGSIRouting(_ routes: [GSIRoute]) throws {
-        var buffer = [UInt8](repeating: 0, count: ckvm_routing_size(UInt32(routes.count)))
-        try buffer.withUnsafeMutableBytes { raw in
-            // In bounds: the buffer holds the header and routes.count entries (ckvm_routing_size).
-            let table = raw.baseAddress!.assumingMemoryBound(to: kvm_irq_routing.self)
-            table.pointee.nr = UInt32(routes.count)
-            table.pointee.flags = 0
-            for (index, route) in routes.enumerated() {
-                switch route {
-                case let .msi(gsi, address, data):
-                    ckvm_routing_set_msi(table, UInt32(index), gsi, UInt32(truncatingIfNeeded: address),
-                                         UInt32(truncatingIfNeeded: address >> 32), data)
-                case let .irqchip(gsi, chip, pin):
-                    ckvm_routing_set_irqchip(table, UInt32(index), gsi, chip, pin)
-                }
-            }
-            _ = try checkedIoctl(fd.rawValue, CKVM_SET_GSI_ROUTING, "KVM_SET_GSI_ROUTING",
-                                 "with \(routes.count) routes", raw.baseAddress)
-        }
+        let table = GSIRoutingTable(pinRoutes: routes, capacity: 0)
+        try table.commit(to: self)
     }
 
     /// Attaches `eventfd` to `gsi`: a write to the eventfd injects that GSI (KVM_IRQFD).

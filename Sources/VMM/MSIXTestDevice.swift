@@ -48,7 +48,7 @@ public final class MSIXTestDevice: PCIDeviceModel, PCICapabilityHandler {
         self.log = log
         vectorCount = vectors
         let layout = try MSIXLayout.exclusiveBAR(vectorCount: vectors, bar: 1)
-        router = MSIVectorRouter(vm: vm, routes: routes, vectorCount: vectors)
+        router = try MSIVectorRouter(vm: vm, routes: routes, vectorCount: vectors)
         sink = KVMMSIXSink(router: router, name: name, log: log)
         let device = try MSIXDevice(layout: layout, capabilityOffset: Self.capabilityOffset, initialUseCount: 1, sink: sink)
         try device.setNotifiers(sink, poll: true)

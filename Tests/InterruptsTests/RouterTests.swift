@@ -20,7 +20,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func useOfManyVectorsCommitsOnceAndAttachesEachIrqfdAfter() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 2048)
+        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 2048)
         for v in 0..<2048 { try router.use(v, address: 0xFEE0_0000, data: UInt32(0x30 + v % 200)) }
         #expect(table.commitCount == 0, "use only records routes")
         #expect(router.attachedCount == 0, "irqfds wait for the commit")
@@ -35,7 +35,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func releasedVectorsLeaveTheTableAndDetachAtOnce() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 8)
+        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 8)
         for v in 0..<8 { try router.use(v, address: 0xFEE0_0000, data: 0x40 + UInt32(v)) }
         try router.commit()
         router.release(3)
@@ -55,7 +55,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func gsisAreAllocatedOnFirstUseNotUpFront() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 2048)
+        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 2048)
         try router.use(5, address: 0xFEE0_0000, data: 0x40)
         try router.commit()
         #expect(table.msiRoutes.keys.sorted() == [GSIRouteTable.firstMSIGSI])
@@ -64,7 +64,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func whenRoutesRunOutUseThrowsAndOtherVectorsStayRouted() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, capacity: 2)
-        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
         try router.use(0, address: 0xFEE0_0000, data: 0x40)
         try router.use(1, address: 0xFEE0_0000, data: 0x41)
         #expect(throws: InterruptError.routesExhausted(capacity: 2)) { try router.use(2, address: 0xFEE0_0000, data: 0x42) }
@@ -77,7 +77,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func signalsHeldWhileMaskedAreTakenByAPoll() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
         let fd = try router.eventfd(for: 1)
         try fd.signal()
         try fd.signal()
@@ -92,7 +92,7 @@ func makeVM() throws -> KVMVirtualMachine {
 
     @Test func signalMSISendsAndCounts() throws {
         let vm = try makeVM()
-        let router = MSIVectorRouter(vm: vm, routes: GSIRouteTable(vm: vm), vectorCount: 1)
+        let router = try MSIVectorRouter(vm: vm, routes: GSIRouteTable(vm: vm), vectorCount: 1)
         try router.send(address: 0xFEE0_0000, data: 0x40)
         #expect(router.signalCount == 1)
         #expect(throws: InterruptError.vectorOutOfRange(vector: 1, count: 1)) { _ = try router.eventfd(for: 1) }

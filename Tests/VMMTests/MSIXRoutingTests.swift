@@ -9,37 +9,22 @@ import VMM
     struct Rig {
         let machine: Machine
         let device: MSIXTestDevice
-        let function: PCIFunction
-        let table: UInt64
-        let registers: UInt64
+        let driver: MSIXTestDeviceDriver
+        var table: UInt64 { driver.table }
 
         init(vectors: Int) throws {
             var configuration = quietConfiguration()
             configuration.msixVectors = vectors
             machine = try Machine(configuration)
             device = machine.testDevices[0]
-            function = try #require(machine.pci.function(at: PCIAddress(device: 1)))
-            table = try #require(function.mappedAddress(ofBar: 1))
-            registers = try #require(function.mappedAddress(ofBar: 0))
+            driver = try MSIXTestDeviceDriver(machine: machine)
         }
 
-        /// Writes Message Control (Enable bit 15, MaskAll bit 14) through config space.
-        func messageControl(enable: Bool, maskAll: Bool) {
-            function.configWrite(offset: MSIXTestDevice.capabilityOffset + 2, size: 2, value: (enable ? 0x8000 : 0) | (maskAll ? 0x4000 : 0))
-        }
-
-        func program(_ vector: Int, data: UInt32, masked: Bool) {
-            let entry = table + 16 * UInt64(vector)
-            machine.mmioBus.write(entry, size: 8, value: 0xFEE0_0000)
-            machine.mmioBus.write(entry + 8, size: 8, value: UInt64(data) | (masked ? 1 << 32 : 0))
-        }
-
-        func mask(_ vector: Int, _ masked: Bool) {
-            machine.mmioBus.write(table + 16 * UInt64(vector) + 12, size: 4, value: masked ? 1 : 0)
-        }
-
-        func register(_ offset: UInt64) -> UInt64 { machine.mmioBus.read(registers + offset, size: 4) }
-        func write(_ offset: UInt64, _ value: UInt64) { machine.mmioBus.write(registers + offset, size: 4, value: value) }
+        func messageControl(enable: Bool, maskAll: Bool) { driver.messageControl(enable: enable, maskAll: maskAll) }
+        func program(_ vector: Int, data: UInt32, masked: Bool) { driver.program(vector, data: data, masked: masked) }
+        func mask(_ vector: Int, _ masked: Bool) { driver.mask(vector, masked) }
+        func register(_ offset: UInt64) -> UInt64 { driver.register(offset) }
+        func write(_ offset: UInt64, _ value: UInt64) { driver.write(offset, value) }
     }
 
     @Test func clearingMaskAllWith2048UnmaskedVectorsCostsOneRoutingCommit() throws {
@@ -113,11 +98,10 @@ import VMM
         #expect(rig.register(R.countDropped) == 2)
         #expect(rig.register(R.countBackend) == 1)
         // The PBA shows vector 1 pending; unmasking delivers it with KVM_SIGNAL_MSI.
-        let pba = rig.table + 2048
-        #expect(rig.machine.mmioBus.read(pba, size: 8) & 0b10 == 0b10)
+        #expect(rig.driver.pba() & 0b10 == 0b10)
         rig.mask(1, false)
         #expect(rig.register(R.countSignaled) == 2)
-        #expect(rig.machine.mmioBus.read(pba, size: 8) & 0b10 == 0)
+        #expect(rig.driver.pba() & 0b10 == 0)
         rig.write(R.resetCounts, 1)
         #expect(rig.register(R.countSignaled) == 0 && rig.register(R.countDropped) == 0)
     }
@@ -128,18 +112,17 @@ import VMM
         rig.messageControl(enable: true, maskAll: false)
         rig.program(3, data: 0x43, masked: true)
         rig.write(R.raiseBackend, 3)
-        let pba = rig.table + 2048
-        #expect(rig.machine.mmioBus.read(pba, size: 4) == 0b1000, "the poll notifier moved the held signal into the PBA")
+        #expect(rig.driver.pba(size: 4) == 0b1000, "the poll notifier moved the held signal into the PBA")
         rig.mask(3, false)
         #expect(rig.register(R.countSignaled) == 1, "unmask delivered the pending bit")
-        #expect(rig.machine.mmioBus.read(pba, size: 4) == 0)
+        #expect(rig.driver.pba(size: 4) == 0)
     }
 
     @Test func hostileAccessesToEveryBARAreSurvivedAndCounted() throws {
         let rig = try Rig(vectors: 16)
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<20_000 {
-            let bar = Bool.random(using: &rng) ? rig.table : rig.registers
+            let bar = Bool.random(using: &rng) ? rig.table : rig.driver.registers
             let offset = UInt64.random(in: 0..<0x4100, using: &rng)
             let size = [1, 2, 3, 4, 8].randomElement(using: &rng)!
             if Bool.random(using: &rng) {

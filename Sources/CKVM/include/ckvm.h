@@ -111,6 +111,24 @@ static inline void ckvm_routing_set_irqchip(struct kvm_irq_routing *table, uint3
     e->u.irqchip.irqchip = irqchip;
     e->u.irqchip.pin = pin;
 }
+/// Reads back an MSI entry of a routing table; returns 0, or -1 when the entry is not an MSI route.
+static inline int ckvm_routing_get_msi(const struct kvm_irq_routing *table, uint32_t index, uint32_t *gsi,
+                                       uint64_t *address, uint32_t *data) {
+    const struct kvm_irq_routing_entry *e = &table->entries[index];
+    if (e->type != KVM_IRQ_ROUTING_MSI) return -1;
+    *gsi = e->gsi;
+    *address = (uint64_t)e->u.msi.address_hi << 32 | e->u.msi.address_lo;
+    *data = e->u.msi.data;
+    return 0;
+}
+static inline void ckvm_routing_set_count(struct kvm_irq_routing *table, uint32_t count) {
+    table->nr = count;
+    table->flags = 0;
+}
+/// Copies entry `from` over entry `to`.
+static inline void ckvm_routing_move(struct kvm_irq_routing *table, uint32_t from, uint32_t to) {
+    table->entries[to] = table->entries[from];
+}
 static inline size_t ckvm_routing_size(uint32_t entries) {
     return sizeof(struct kvm_irq_routing) + (size_t)entries * sizeof(struct kvm_irq_routing_entry);
 }

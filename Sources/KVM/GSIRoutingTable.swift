@@ -1,0 +1,89 @@
+import CKVM
+
+/// A `struct kvm_irq_routing` kept in one buffer for the VM's lifetime, edited in place: the
+/// irqchip's pin routes first, then MSI routes in no particular order. Setting, replacing and
+/// removing an MSI route cost O(1) (a removal moves the last route into the hole), so committing
+/// after one change costs the ioctl alone, however large the table.
+public struct GSIRoutingTable: ~Copyable {
+    private let buffer: UnsafeMutableRawPointer
+    private var table: UnsafeMutablePointer<kvm_irq_routing> { buffer.assumingMemoryBound(to: kvm_irq_routing.self) }
+    private let pinCount: Int
+    /// Room for MSI routes.
+    public let capacity: Int
+    private var indexByGSI: [UInt32: Int] = [:]
+    /// MSI routes now in the table.
+    public private(set) var msiCount = 0
+
+    /// A table holding `pinRoutes` and room for `capacity` MSI routes.
+    public init(pinRoutes: [GSIRoute], capacity: Int) {
+        pinCount = pinRoutes.count
+        self.capacity = max(0, capacity)
+        let size = ckvm_routing_size(UInt32(pinCount + self.capacity))
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 8)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
+        for (index, route) in pinRoutes.enumerated() { Self.store(route, at: index, in: table) }
+        ckvm_routing_set_count(table, UInt32(pinCount))
+    }
+
+    deinit {
+        buffer.deallocate()
+    }
+
+    /// Routes `gsi` to an MSI message, replacing its route if it has one. Returns false when the
+    /// table is full.
+    public mutating func setMSI(gsi: UInt32, address: UInt64, data: UInt32) -> Bool {
+        let index: Int
+        if let existing = indexByGSI[gsi] {
+            index = existing
+        } else {
+            guard msiCount < capacity else { return false }
+            index = msiCount
+            indexByGSI[gsi] = index
+            msiCount += 1
+        }
+        // In bounds: index < capacity and the buffer holds pinCount + capacity entries.
+        Self.store(.msi(gsi: gsi, address: address, data: data), at: pinCount + index, in: table)
+        return true
+    }
+
+    /// Removes the route of `gsi`; returns whether it had one.
+    @discardableResult
+    public mutating func removeMSI(gsi: UInt32) -> Bool {
+        guard let index = indexByGSI.removeValue(forKey: gsi) else { return false }
+        let last = msiCount - 1
+        if index != last {
+            ckvm_routing_move(table, UInt32(pinCount + last), UInt32(pinCount + index))
+            var movedGSI: UInt32 = 0, address: UInt64 = 0, data: UInt32 = 0
+            _ = ckvm_routing_get_msi(table, UInt32(pinCount + index), &movedGSI, &address, &data)
+            indexByGSI[movedGSI] = index
+        }
+        msiCount = last
+        return true
+    }
+
+    /// The MSI routes, by GSI.
+    public var msiRoutes: [UInt32: (address: UInt64, data: UInt32)] {
+        var routes: [UInt32: (address: UInt64, data: UInt32)] = [:]
+        for index in 0..<msiCount {
+            var gsi: UInt32 = 0, address: UInt64 = 0, data: UInt32 = 0
+            if ckvm_routing_get_msi(table, UInt32(pinCount + index), &gsi, &address, &data) == 0 { routes[gsi] = (address, data) }
+        }
+        return routes
+    }
+
+    /// Sends the whole table to `vm` (KVM_SET_GSI_ROUTING).
+    public func commit(to vm: KVMVirtualMachine) throws {
+        ckvm_routing_set_count(table, UInt32(pinCount + msiCount))
+        let r = ckvm_ioctl(vm.fd.rawValue, CKVM_SET_GSI_ROUTING, buffer)
+        if r < 0 { throw KVMError.ioctl(name: "KVM_SET_GSI_ROUTING", argument: "with \(pinCount + msiCount) routes", errno: -r) }
+    }
+
+    private static func store(_ route: GSIRoute, at index: Int, in table: UnsafeMutablePointer<kvm_irq_routing>) {
+        switch route {
+        case let .msi(gsi, address, data):
+            ckvm_routing_set_msi(table, UInt32(index), gsi, UInt32(truncatingIfNeeded: address), UInt32(truncatingIfNeeded: address >> 32), data)
+        case let .irqchip(gsi, chip, pin):
+            ckvm_routing_set_irqchip(table, UInt32(index), gsi, chip, pin)
+        }
+    }
+}
