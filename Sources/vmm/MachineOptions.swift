@@ -38,7 +38,7 @@ struct MachineOptions: ParsableArguments {
     var kvmDevice: String = "/dev/kvm"
 
     func validate() throws {
-        guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds, not \(timeout)") }
+        guard timeout > 0, timeout <= 86400 else { throw ValidationError("--timeout must be a number of seconds in (0, 86400], not \(timeout)") }
     }
 
     func configuration() -> MachineConfiguration {

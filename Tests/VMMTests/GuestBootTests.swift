@@ -58,6 +58,12 @@ import VMM
         #expect(outcome.description.contains("at RIP 0x"))
     }
 
+    @Test(arguments: [1e300, Double.infinity, Double.nan])
+    func outlandishTimeoutsDoNotTrap(timeout: Double) throws {
+        let (_, outcome) = try Machine.runGuest(at: guest("hello"), configuration: quietConfiguration(), timeout: timeout)
+        #expect(outcome == .guestExit(value: 0))
+    }
+
     @Test func aFailingGuestsExitValueMapsToIsaDebugExitStatus() {
         #expect(RunOutcome.guestExit(value: 0).exitStatus == 0)
         #expect(RunOutcome.guestExit(value: 1).exitStatus == 3)
