@@ -49,7 +49,7 @@ final class Completion: @unchecked Sendable {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         // Clamped so the deadline always fits a timespec (a year is longer than any run).
-        let total = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + min(max(0, seconds.isNaN ? 0 : seconds), 365 * 86400)
+        let total = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 + min(max(0, seconds.isNaN ? .infinity : seconds), 365 * 86400)
         var deadline = timespec(tv_sec: Int(total), tv_nsec: Int((total - total.rounded(.down)) * 1e9))
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
