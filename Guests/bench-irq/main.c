@@ -1,0 +1,151 @@
+/* bench-irq: interrupt-delivery benchmark, one delivery per round trip (ping-pong).
+ *
+ * bootargs: mode=signal|irqfd|doorbell n=<decimal> [bar0=0x<hex>]
+ * For i = 0..n-1 the guest writes 0 to the mode's register of the MSI-X test device and waits,
+ * halted, until its IDT vector 0x40 handler has run i + 1 times; then it prints
+ * "bench-irq: mode=<m> delivered=<count>" and passes. With bar0= (the C loop of
+ * Scripts/bench/irq-loop.c) the registers are taken to be there and PCI/MSI-X are left alone;
+ * without it the guest finds the device on PCI and routes MSI-X vector 0 to APIC ID 0, vector 0x40.
+ * A periodic 10 ms LAPIC tick bounds each wait (20 ticks). On PCI it also prints the device's
+ * counters after the loop. vCPU 0 only. */
+#include "msix.h"
+
+#define IRQ_VECTOR 0x40
+#define TICK_VECTOR 0x21
+#define TICK_COUNT 10000000u /* 10 ms: KVM's LAPIC timer counts at 1 GHz with divide-by-1 */
+#define WAIT_TICKS 20u
+
+static volatile uint32_t delivered;
+static volatile uint32_t ticks;
+
+static void on_irq(struct interrupt_frame *frame)
+{
+    (void)frame;
+    delivered = delivered + 1;
+    lapic_eoi();
+}
+
+static void on_tick(struct interrupt_frame *frame)
+{
+    (void)frame;
+    ticks = ticks + 1;
+    lapic_eoi();
+}
+
+/* The value of word "<key>=<number>" in `args` (decimal, or hex after 0x); 1 if found and valid. */
+static int arg_number(const char *args, const char *key, uint64_t *out)
+{
+    size_t klen = strlen(key);
+    for (const char *p = args; *p;) {
+        while (*p == ' ')
+            p++;
+        if (memcmp(p, key, klen) == 0 && p[klen] == '=') {
+            const char *d = p + klen + 1;
+            unsigned base = 10;
+            if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X')) {
+                base = 16;
+                d += 2;
+            }
+            uint64_t v = 0;
+            int digits = 0;
+            for (;; d++, digits++) {
+                unsigned c = (unsigned char)*d, x;
+                if (c >= '0' && c <= '9')
+                    x = c - '0';
+                else if (base == 16 && (c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+                    x = (c | 0x20) - 'a' + 10;
+                else
+                    break;
+                v = v * base + x;
+            }
+            if (digits == 0 || (*d != '\0' && *d != ' '))
+                return 0;
+            *out = v;
+            return 1;
+        }
+        while (*p && *p != ' ')
+            p++;
+    }
+    return 0;
+}
+
+/* 1 if `args` holds the word "mode=<name>". */
+static int arg_mode(const char *args, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = args; *p;) {
+        while (*p == ' ')
+            p++;
+        if (memcmp(p, "mode=", 5) == 0 && memcmp(p + 5, name, nlen) == 0 && (p[5 + nlen] == '\0' || p[5 + nlen] == ' '))
+            return 1;
+        while (*p && *p != ' ')
+            p++;
+    }
+    return 0;
+}
+
+void guest_main(unsigned cpu, const void *fdt)
+{
+    if (cpu != 0)
+        cpu_halt_forever();
+
+    struct dtb tree;
+    const char *args;
+    if (dtb_open(&tree, fdt, DTB_SIZE_UNKNOWN) != DTB_OK || dtb_bootargs(&tree, &args) != DTB_OK)
+        guest_fail("bench-irq: no /chosen/bootargs in the device tree");
+    static const char *const modes[] = {"signal", "irqfd", "doorbell"};
+    static const unsigned registers[] = {MSIXDEV_RAISE, MSIXDEV_RAISE_BACKEND, MSIXDEV_DOORBELL(0)};
+    unsigned m = 0;
+    while (m < 3 && !arg_mode(args, modes[m]))
+        m++;
+    uint64_t n, bar0;
+    if (m == 3 || !arg_number(args, "n", &n) || n > 0xFFFFFFFFull)
+        guest_failf("bench-irq: bootargs \"%s\" lack mode=signal|irqfd|doorbell and n=<decimal>", args);
+
+    static struct msix_dev d;
+    int on_pci = !arg_number(args, "bar0", &bar0);
+    if (on_pci) {
+        const char *err = msix_open(&d, fdt, 0);
+        if (err)
+            guest_failf("bench-irq: %s", err);
+        msix_program(&d, 0, 0, IRQ_VECTOR);
+        msix_unmask(&d, 0);
+        msix_maskall(&d, 0);
+        msix_enable(&d, 1);
+        bar0 = d.regs;
+    }
+    uint64_t trigger = bar0 + registers[m];
+
+    idt_set_handler(IRQ_VECTOR, on_irq);
+    idt_set_handler(TICK_VECTOR, on_tick);
+    lapic_enable();
+    lapic_write(LAPIC_TIMER_DIVIDE, 0xB); /* divide by 1 */
+    lapic_write(LAPIC_LVT_TIMER, 1u << 17 | TICK_VECTOR); /* periodic */
+    lapic_write(LAPIC_TIMER_INITIAL, TICK_COUNT);
+    cpu_sti();
+
+    for (uint32_t i = 0; i < (uint32_t)n; i++) {
+        mmio_write32(trigger, 0);
+        uint32_t start = ticks;
+        for (;;) {
+            cpu_cli();
+            if (delivered > i)
+                break;
+            if (ticks - start > WAIT_TICKS)
+                guest_failf("bench-irq: interrupt %u never arrived", i);
+            __asm__ volatile("sti; hlt" ::: "memory");
+        }
+        cpu_sti();
+    }
+
+    lapic_write(LAPIC_LVT_TIMER, 1u << 16 | TICK_VECTOR); /* masked */
+    lapic_write(LAPIC_TIMER_INITIAL, 0);
+    if (on_pci) {
+        struct msixdev_counts c;
+        msixdev_counts(&d, &c);
+        printf("bench-irq: device counters: signaled %u backend %u pended %u dropped %u\n", c.signaled, c.backend,
+               c.pended, c.dropped);
+    }
+    printf("bench-irq: mode=%s delivered=%u\n", modes[m], delivered);
+    guest_pass();
+}
