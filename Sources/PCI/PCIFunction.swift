@@ -205,7 +205,7 @@ public final class PCIFunction: Sendable {
             }
         }
         for (index, old, new, bar) in moves {
-            let bus = bar.kind == .io ? attachment.portBus : attachment.mmioBus
+            guard let bus = bar.kind == .io ? attachment.portBus : attachment.mmioBus else { continue }
             if let old { bus.unregister(base: old) }
             var placed: UInt64? = nil
             if let new {
@@ -227,8 +227,12 @@ public final class PCIFunction: Sendable {
 }
 
 /// The machine buses a function's BARs are mapped on, given by `PCIRoot` when it is attached.
+///
+/// Weak: the machine owns its buses, and the buses hold the config-access devices that hold the
+/// root that holds this function; strong references here would make that a cycle and keep every
+/// device (and its eventfds) alive after the machine is gone.
 struct PCIAttachment: Sendable {
-    let portBus: Bus
-    let mmioBus: Bus
+    weak var portBus: Bus?
+    weak var mmioBus: Bus?
     let log: @Sendable (String) -> Void
 }
