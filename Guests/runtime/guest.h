@@ -202,7 +202,7 @@ static inline void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
 static inline unsigned lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
 
 /* ---- PCI configuration access ------------------------------------------------------------ */
-/* Will live in pci.h / pci.c (see pci.h). */
+/* In pci.h / pci.c; MSI-X and the test device in msix.h / msix.c; bounded waits in timer.h. */
 
 /* ---- Freestanding C library pieces the compiler may call ----------------------------------- */
 void *memset(void *dst, int c, size_t n);

@@ -83,8 +83,9 @@ static inline uint32_t msixdev_bar1_size(uint32_t vectors)
     return size;
 }
 
-/* How long the waits below allow by default: generous for an emulated guest on a busy host. */
-#define MSIX_WAIT_US 200000u
+/* How long the waits below allow by default: generous for an emulated guest on a busy host (a
+ * wait that succeeds ends at the delivery; only a failing check waits this long). */
+#define MSIX_WAIT_US 1000000u
 /* The quiet time after which an interrupt that has not arrived is taken as "not delivered". */
 #define MSIX_SETTLE_US 5000u
 

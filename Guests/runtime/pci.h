@@ -127,8 +127,9 @@ struct pci_bar {
 };
 
 /* Sizes BAR `index` the standard way: decode of its space off, write all ones, read back, restore
- * the register(s) and the Command register. Returns 0, or -1 for an index out of range (or the
- * upper half of a 64-bit BAR, which it does not size). */
+ * the register(s) and the Command register. Returns 0 (bar->present says whether it exists), or -1
+ * for an index out of range or a 64-bit BAR starting at index 5. After a 64-bit BAR, skip index + 1
+ * (its upper half): this function cannot tell an upper half from a BAR of its own. */
 int pci_bar_probe(enum pci_access how, uint32_t bdf, unsigned index, struct pci_bar *bar);
 /* The address programmed into BAR `index` (both halves for a 64-bit BAR), type bits removed. */
 uint64_t pci_bar_address(enum pci_access how, uint32_t bdf, unsigned index);

@@ -41,18 +41,23 @@ uint32_t timer_ticks(void);
 #define wait_until(cond, timeout_us)                                   \
     ({                                                                 \
         int ok_ = 0;                                                   \
-        timer_arm(timeout_us);                                         \
-        for (;;) {                                                     \
-            cpu_cli();                                                 \
-            if (cond) {                                                \
-                ok_ = 1;                                               \
-                break;                                                 \
+        cpu_cli();                                                     \
+        if (cond) {                                                    \
+            ok_ = 1; /* already true: no timer needed */               \
+        } else {                                                       \
+            timer_arm(timeout_us);                                     \
+            for (;;) {                                                 \
+                cpu_cli();                                             \
+                if (cond) {                                            \
+                    ok_ = 1;                                           \
+                    break;                                             \
+                }                                                      \
+                if (timer_expired())                                   \
+                    break;                                             \
+                __asm__ volatile("sti; hlt" ::: "memory");             \
             }                                                          \
-            if (timer_expired())                                       \
-                break;                                                 \
-            __asm__ volatile("sti; hlt" ::: "memory");                 \
+            timer_disarm();                                            \
         }                                                              \
-        timer_disarm();                                                \
         cpu_sti();                                                     \
         ok_;                                                           \
     })

@@ -1,0 +1,131 @@
+/* msix-smp: the destination APIC ID in the message address selects the vCPU that takes the
+ * interrupt. Needs 2 vCPUs (from /cpus in the device tree; APIC IDs from each cpu node's reg).
+ * vCPU 1 enables its LAPIC and idles with interrupts on; vCPU 0 drives the device and checks the
+ * per-vCPU counters through RAISE, RAISE_BACKEND and DOORBELL, moving vector 0's destination while
+ * unmasked and while masked (pending), with vector 1 (if the device has 2 vectors) aimed at the
+ * other vCPU at the same time. */
+#include "msix.h"
+
+#define IDT_A 0x30
+#define IDT_B 0x31
+
+static struct msix_dev d;
+static volatile uint32_t cpu1_ready;
+static volatile uint32_t cpu1_apic;
+static unsigned apic[2];
+static uint32_t expected[2][2]; /* [vCPU][IDT_A, IDT_B] */
+
+/* vCPU i's APIC ID: the reg of /cpus/cpu@i. */
+static unsigned tree_apic_id(const struct dtb *t, unsigned i)
+{
+    char path[] = "/cpus/cpu@0";
+    path[10] = (char)('0' + i);
+    int node = dtb_find(t, path);
+    uint32_t reg;
+    if (node < 0 || dtb_prop_u32(t, node, "reg", &reg) != DTB_OK)
+        guest_failf("msix-smp: no readable reg in %s of the device tree", path);
+    return reg;
+}
+
+/* Bump the expectation, then wait for every counter, settle, and compare all four exactly. */
+static void expect(unsigned cpu, uint8_t idt, const char *step)
+{
+    expected[cpu][idt - IDT_A]++;
+    for (unsigned c = 0; c < 2; c++)
+        for (unsigned i = 0; i < 2; i++)
+            (void)msix_wait_count_on(c, (uint8_t)(IDT_A + i), expected[c][i], MSIX_WAIT_US);
+    delay_us(MSIX_SETTLE_US);
+    for (unsigned c = 0; c < 2; c++)
+        for (unsigned i = 0; i < 2; i++) {
+            uint32_t got = msix_count_on(c, (uint8_t)(IDT_A + i));
+            if (got != expected[c][i])
+                guest_failf("msix-smp: %s: vCPU %u took IDT vector 0x%02x %u times, expected %u (other vCPU: %u)", step,
+                            c, IDT_A + i, got, expected[c][i], msix_count_on(1 - c, (uint8_t)(IDT_A + i)));
+        }
+    printf("msix-smp: %s: vCPU 0 took 0x30 x%u 0x31 x%u, vCPU 1 took 0x30 x%u 0x31 x%u\n", step, expected[0][0],
+           expected[0][1], expected[1][0], expected[1][1]);
+}
+
+void guest_main(unsigned cpu, const void *fdt)
+{
+    if (cpu == 1) {
+        msix_setup_cpu();
+        cpu1_apic = lapic_id();
+        atomic_store32(&cpu1_ready, 1);
+        for (;;)
+            __asm__ volatile("sti; hlt" ::: "memory");
+    }
+    if (cpu != 0)
+        cpu_halt_forever();
+
+    struct dtb tree;
+    unsigned ncpus = 0;
+    if (!fdt || dtb_open(&tree, fdt, DTB_SIZE_UNKNOWN) != DTB_OK || dtb_cpu_count(&tree, &ncpus) != DTB_OK)
+        guest_fail("msix-smp: cannot count /cpus in the device tree");
+    if (ncpus < 2)
+        guest_failf("msix-smp: needs 2 vCPUs (the device tree lists %u)", ncpus);
+    apic[0] = tree_apic_id(&tree, 0);
+    apic[1] = tree_apic_id(&tree, 1);
+
+    msix_start(&d, fdt, "msix-smp");
+    if (!wait_until(atomic_load32(&cpu1_ready) != 0, 1000000))
+        guest_fail("msix-smp: vCPU 1 did not come up");
+    if (lapic_id() != apic[0] || cpu1_apic != apic[1])
+        guest_failf("msix-smp: LAPIC IDs %u/%u differ from the tree's cpu reg %u/%u", lapic_id(), cpu1_apic, apic[0],
+                    apic[1]);
+    printf("msix-smp: vCPU 0 APIC ID %u, vCPU 1 APIC ID %u\n", apic[0], apic[1]);
+    if (!(d.features & MSIXDEV_FEATURE_BACKEND))
+        guest_failf("msix-smp: needs FEATURES bit 0 (backend); FEATURES is 0x%x", d.features);
+    int two = d.vectors >= 2;
+
+    msix_install_handler(IDT_A);
+    msix_install_handler(IDT_B);
+    msix_program(&d, 0, apic[0], IDT_A);
+    msix_unmask(&d, 0);
+    if (two) {
+        msix_program(&d, 1, apic[1], IDT_B);
+        msix_unmask(&d, 1);
+    }
+    msix_enable(&d, 1);
+
+    msix_raise(&d, 0);
+    expect(0, IDT_A, "RAISE vector 0 -> APIC 0");
+    if (two) {
+        msix_raise(&d, 1);
+        expect(1, IDT_B, "RAISE vector 1 -> APIC 1");
+    }
+
+    /* Move vector 0 between the vCPUs while unmasked. */
+    msix_set_address(&d, 0, MSI_ADDRESS(apic[1]));
+    msix_raise(&d, 0);
+    expect(1, IDT_A, "RAISE vector 0 after moving it to APIC 1");
+    msix_raise_backend(&d, 0);
+    expect(1, IDT_A, "RAISE_BACKEND vector 0 -> APIC 1");
+    msix_set_address(&d, 0, MSI_ADDRESS(apic[0]));
+    msix_raise_backend(&d, 0);
+    expect(0, IDT_A, "RAISE_BACKEND vector 0 after moving it back to APIC 0");
+    if (two) {
+        msix_raise_backend(&d, 1);
+        expect(1, IDT_B, "RAISE_BACKEND vector 1 -> APIC 1");
+    }
+    if (d.features & MSIXDEV_FEATURE_DOORBELL) {
+        msix_set_address(&d, 0, MSI_ADDRESS(apic[1]));
+        msix_doorbell(&d, 0);
+        expect(1, IDT_A, "DOORBELL vector 0 after moving it to APIC 1");
+        msix_set_address(&d, 0, MSI_ADDRESS(apic[0]));
+        msix_doorbell(&d, 0);
+        expect(0, IDT_A, "DOORBELL vector 0 after moving it to APIC 0");
+    }
+
+    /* Move while masked: the pending message goes to the new destination at unmask. */
+    msix_mask(&d, 0);
+    msix_set_address(&d, 0, MSI_ADDRESS(apic[1]));
+    msix_raise(&d, 0);
+    delay_us(MSIX_SETTLE_US);
+    msix_expect_pending(&d, 0, 1, "msix-smp: vector 0 pending while masked");
+    msix_unmask(&d, 0);
+    expect(1, IDT_A, "vector 0 moved to APIC 1 while masked, delivered at unmask");
+    msix_expect_counter(&d, MSIXDEV_COUNT_DROPPED, 0, "msix-smp: nothing dropped");
+    printf("msix-smp: all checks passed\n");
+    guest_pass();
+}
