@@ -106,17 +106,24 @@ public final class MSIVectorRouter: Sendable {
 
     /// Ends a batch: one `KVM_SET_GSI_ROUTING` if routes changed, then the irqfds of the vectors
     /// used in the batch are attached (which injects any count their eventfds already hold).
+    /// A failed attach does not stop the others; the first error is thrown after all were tried.
     public func commit() throws {
         try routes.commit()
-        try state.withLock { s in
+        var firstError: (any Error)?
+        state.withLock { s in
             for vector in s.attachQueue {
                 let v = s.vectors[vector]
                 guard v.inUse, !v.attached, let gsi = v.gsi, let fd = v.eventfd else { continue }
-                try vm.attachIRQFD(fd, gsi: gsi)
-                s.vectors[vector].attached = true
+                do {
+                    try vm.attachIRQFD(fd, gsi: gsi)
+                    s.vectors[vector].attached = true
+                } catch {
+                    if firstError == nil { firstError = error }
+                }
             }
             s.attachQueue.removeAll(keepingCapacity: true)
         }
+        if let firstError { throw firstError }
     }
 
     /// Sends one message with `KVM_SIGNAL_MSI` (the VMM's own raise of an unmasked vector).

@@ -37,6 +37,10 @@ public final class PCIFunction: Sendable {
     private let state = Mutex(State())
     /// Set by `PCIRoot` when attached: the buses BARs are mapped on, and the log.
     let attachment = Mutex<PCIAttachment?>(nil)
+    /// Held for a whole `updateMappings`, so two vCPUs writing this function's config space at
+    /// once cannot interleave their unregister/register steps (which could leave a stale range
+    /// mapped). Lock order: this, then `state`, then the bus, then the model's own locks.
+    private let mappingLock = Mutex(())
 
     /// A function with `identity`, whose BARs are served by `model`; `name` appears in messages.
     public init(name: String, identity: Identity, model: (any PCIDeviceModel)? = nil) {
@@ -189,13 +193,17 @@ public final class PCIFunction: Sendable {
                 limit = 1 << 48
                 sizing = ~(bar.size - 1)
             }
-            guard address != 0, address != sizing, address <= limit - bar.size else { return nil }
+            guard address != 0, address != sizing, bar.size <= limit, address <= limit - bar.size else { return nil }
             return address
         }
     }
 
     /// Brings every BAR's bus mapping in line with its register and the Command decode bits.
     func updateMappings() {
+        mappingLock.withLock { _ in applyMappings() }
+    }
+
+    private func applyMappings() {
         guard let attachment = attachment.withLock({ $0 }), let model else { return }
         let moves: [(Int, UInt64?, UInt64?, PCIBarDefinition)] = state.withLock { s in
             (0..<6).compactMap { i in

@@ -269,7 +269,7 @@ private func validate(_ layout: MachineLayout) throws(MachineDeviceTreeError) {
     guard layout.ecamBase <= UInt64.max - layout.ecamSize else {
         throw .invalidLayout(field: "ecamBase", value: layout.ecamBase, reason: "the ECAM window wraps around")
     }
-    guard layout.mmioWindowSize > 0, layout.mmioWindowBase <= (1 << 32) - layout.mmioWindowSize else {
+    guard layout.mmioWindowSize > 0, layout.mmioWindowSize <= 1 << 32, layout.mmioWindowBase <= (1 << 32) - layout.mmioWindowSize else {
         throw .invalidLayout(field: "mmioWindowBase", value: layout.mmioWindowBase, reason: "the 32-bit memory window (\(hexString(layout.mmioWindowSize)) bytes) must be non-empty and end at or below 4 GiB")
     }
     let ports = MachineDeviceTree.portSpaceSize

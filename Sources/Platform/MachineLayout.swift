@@ -31,9 +31,8 @@ public struct MachineLayout: Sendable, Equatable {
     /// PCI I/O port window described to guests for I/O BARs.
     public var ioWindowBase: UInt64 = 0xC000
     public var ioWindowSize: UInt64 = 0x4000
-    /// Legacy PCI configuration mechanism #1 ports (address, data).
+    /// Legacy PCI configuration mechanism #1: the address port; the data ports follow at +4…+7.
     public var pciConfigAddressPort: UInt16 = 0xCF8
-    public var pciConfigDataPort: UInt16 = 0xCFC
     /// The in-kernel interrupt controllers' MMIO bases (fixed by KVM's irqchip).
     public var ioapicBase: UInt64 = 0xFEC0_0000
     public var lapicBase: UInt64 = 0xFEE0_0000

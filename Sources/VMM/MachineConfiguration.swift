@@ -38,7 +38,7 @@ public struct MachineConfiguration: Sendable {
             ("IOAPIC", layout.ioapicBase, 0x1000), ("LAPIC", layout.lapicBase, 0x1000),
         ]
         for (i, a) in regions.enumerated() {
-            guard a.2 > 0, a.1 <= (1 << 32) - a.2 else { throw .layout("\(a.0) at 0x\(String(a.1, radix: 16)) (0x\(String(a.2, radix: 16)) bytes) must lie below 4 GiB") }
+            guard a.2 > 0, a.2 <= 1 << 32, a.1 <= (1 << 32) - a.2 else { throw .layout("\(a.0) at 0x\(String(a.1, radix: 16)) (0x\(String(a.2, radix: 16)) bytes) must lie below 4 GiB") }
             for b in regions[..<i] where a.1 < b.1 + b.2 && b.1 < a.1 + a.2 {
                 throw .layout("\(a.0) at 0x\(String(a.1, radix: 16)) overlaps \(b.0) at 0x\(String(b.1, radix: 16))")
             }

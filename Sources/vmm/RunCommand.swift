@@ -31,14 +31,6 @@ struct RunCommand: ParsableCommand {
     var stats = false
 
     func run() throws {
-        let path: String
-        if let guest {
-            path = guest
-        } else if let builtIn = BuiltInGuests.path(of: "hello") {
-            path = builtIn
-        } else {
-            fail("the built-in hello guest is not built; run Scripts/build-guests.sh (searched \(BuiltInGuests.searchDirectories().first ?? "nothing"))")
-        }
         if let dumpDtb {
             do {
                 let vm = try Machine(machine.configuration())
@@ -48,6 +40,14 @@ struct RunCommand: ParsableCommand {
                 fail("\(error)")
             }
             return
+        }
+        let path: String
+        if let guest {
+            path = guest
+        } else if let builtIn = BuiltInGuests.path(of: "hello") {
+            path = builtIn
+        } else {
+            fail("the built-in hello guest is not built; run Scripts/build-guests.sh (searched \(BuiltInGuests.searchDirectories().first ?? "nothing"))")
         }
         let outcome: RunOutcome
         do {

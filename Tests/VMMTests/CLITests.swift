@@ -59,6 +59,9 @@ import Testing
         (["run", "--memory", "1"], "vmm: error: memory size 1 MiB is too small: the machine needs at least 2 MiB"),
         (["run", "--vcpus", "99"], "vmm: error: vCPU count 99 is out of range: 1…16"),
         (["run", "--kvm-device", "/dev/nonexistent-kvm"], "vmm: error: cannot open /dev/nonexistent-kvm: ENOENT"),
+        (["run", "--mmio-window", "0xC0000000:0x100000001"], "PCI MMIO window at 0xc0000000 (0x100000001 bytes) must lie below 4 GiB"),
+        (["run", "--ecam-base", "0xE0000100"], "ECAM at 0xe0000100 must be 1 MiB aligned"),
+        (["run", "--msix-vectors", "4096"], "MSI-X vector count 4096 is out of range 1…2048"),
     ])
     func badHostInputGetsOneLineAndANonZeroStatus(arguments: [String], message: String) {
         _ = guestDirectory

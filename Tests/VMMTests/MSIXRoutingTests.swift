@@ -118,6 +118,33 @@ import VMM
         #expect(rig.driver.pba(size: 4) == 0)
     }
 
+    @Test func whenRoutesRunOutVectorsStayOnSignalMSIAndBackendRaisesStillArrive() throws {
+        // Two devices of 2048 vectors want more MSI routes than KVM's table holds (4096 − 40).
+        var configuration = quietConfiguration()
+        configuration.msixVectors = 2048
+        configuration.testDevices = 2
+        let machine = try Machine(configuration)
+        let drivers = try [1, 2].map { try MSIXTestDeviceDriver(machine: machine, slot: $0) }
+        for driver in drivers {
+            driver.messageControl(enable: true, maskAll: true)
+            for v in 0..<2048 { driver.program(v, data: 0x30 + UInt32(v % 200), masked: false) }
+            driver.messageControl(enable: true, maskAll: false)
+        }
+        let second = machine.testDevices[1]
+        let routed = machine.routes.capacity
+        #expect(machine.testDevices[0].attachedIRQFDs + second.attachedIRQFDs == routed)
+        #expect(second.msixCounters.useNotifierFailures == UInt64(4096 - routed))
+        typealias R = MSIXTestDeviceRegister
+        let stranded = drivers[1]
+        stranded.write(R.resetCounts, 1)
+        stranded.write(R.raise, 2047)         // KVM_SIGNAL_MSI, as for any unmasked vector
+        stranded.write(R.raiseBackend, 2047)  // no irqfd: delivered with KVM_SIGNAL_MSI instead
+        #expect(stranded.register(R.countSignaled) == 2)
+        #expect(stranded.register(R.countBackend) == 1)
+        stranded.write(R.raiseBackend, 0)     // routed: goes through its irqfd
+        #expect(stranded.register(R.countSignaled) == 2)
+    }
+
     @Test func hostileAccessesToEveryBARAreSurvivedAndCounted() throws {
         let rig = try Rig(vectors: 16)
         var rng = SystemRandomNumberGenerator()
