@@ -20,7 +20,7 @@ Scripts/setup.sh
 Scripts/build-guests.sh >/dev/null
 mkdir -p .build/bench
 cc -O2 -Wall -o .build/bench/irq-loop Scripts/bench/irq-loop.c -lfdt -lpthread
-swift build -c release --product vmm 2>&1 | grep -E 'error|warning: unre' >&2 || true
+swift build -c release --product vmm 2>&1 | { grep -E 'error|warning: unre' >&2 || true; }
 vmm="$(swift build -c release --show-bin-path)/vmm"
 guest=.build/guests/bench-irq.elf
 small=200

@@ -12,7 +12,7 @@ rounds="${1:-3}"
 Scripts/setup.sh
 mkdir -p .build/bench
 cc -O2 -Wall -o .build/bench/unmask-loop Scripts/bench/unmask-loop.c
-swift build -c release --product vmm-bench 2>&1 | grep -E 'error|warning: unre' >&2 || true
+swift build -c release --product vmm-bench 2>&1 | { grep -E 'error|warning: unre' >&2 || true; }
 bench="$(swift build -c release --show-bin-path)/vmm-bench"
 
 best() {  # best ns of ROUNDS runs of a command printing "ns=T"

@@ -6,5 +6,5 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 Scripts/setup.sh
 Scripts/build-guests.sh >/dev/null
-swift build --product vmm 2>&1 | grep -vE '^\[|^Building|^Build complete|^Compiling|^Write' >&2 || true
+swift build --product vmm 2>&1 | { grep -vE '^\[|^Building|^Build complete|^Compiling|^Write' >&2 || true; }
 exec "$(swift build --show-bin-path)/vmm" "$@"
