@@ -88,7 +88,7 @@ static void set_irqchip_route(struct kvm_irq_routing_entry *e, uint32_t gsi, uin
 }
 
 /* KVM_SET_GSI_ROUTING replaces the whole table: the irqchip's pin routes for GSI 0..23 (PIC and
- * IOAPIC for 0..15, GSI 0 on IOAPIC pin 2; IOAPIC only for 16..23), then GSI 24 -> the MSI. */
+ * IOAPIC pin of the same number for 0..15; IOAPIC only for 16..23), then GSI 24 -> the MSI. */
 static void route_msi_gsi(int vm)
 {
     enum { PIN_ROUTES = 16 * 2 + 8 };
@@ -98,7 +98,7 @@ static void route_msi_gsi(int vm)
     unsigned n = 0;
     for (uint32_t gsi = 0; gsi < 16; gsi++) {
         set_irqchip_route(&table->entries[n++], gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, gsi % 8);
-        set_irqchip_route(&table->entries[n++], gsi, KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi);
+        set_irqchip_route(&table->entries[n++], gsi, KVM_IRQCHIP_IOAPIC, gsi);
     }
     for (uint32_t gsi = 16; gsi < 24; gsi++)
         set_irqchip_route(&table->entries[n++], gsi, KVM_IRQCHIP_IOAPIC, gsi);

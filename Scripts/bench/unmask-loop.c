@@ -40,7 +40,7 @@ static void add_pin_routes(void) {
         struct kvm_irq_routing_entry *e = &table->entries[pins++];
         e->gsi = gsi; e->type = KVM_IRQ_ROUTING_IRQCHIP;
         e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-        e->u.irqchip.pin = gsi == 0 ? 2 : gsi;
+        e->u.irqchip.pin = gsi;
     }
 }
 

@@ -25,10 +25,7 @@ public final class Bus: Sendable {
     /// "port" or "MMIO", for messages.
     public let spaceName: String
     private let entries = Mutex<[Entry]>([])
-    private let unclaimedCount = Atomic<Int>(0)
-    private let log: @Sendable (String) -> Void
-    /// How many unclaimed accesses are logged before the log goes quiet.
-    public let unclaimedLogLimit: Int
+    private let unclaimedLog: RateLimitedLog
 
     /// - Parameters:
     ///   - spaceName: how messages name this space ("port", "MMIO").
@@ -36,8 +33,7 @@ public final class Bus: Sendable {
     ///   - log: where those messages go.
     public init(spaceName: String, unclaimedLogLimit: Int = 8, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.spaceName = spaceName
-        self.unclaimedLogLimit = unclaimedLogLimit
-        self.log = log
+        unclaimedLog = RateLimitedLog(limit: unclaimedLogLimit, sink: log)
     }
 
     /// Adds `device` at [base, base + size). Refuses empty, wrapping and overlapping ranges.
@@ -75,7 +71,7 @@ public final class Bus: Sendable {
     }
 
     /// Unclaimed accesses seen so far.
-    public var unclaimedAccesses: Int { unclaimedCount.load(ordering: .relaxed) }
+    public var unclaimedAccesses: Int { unclaimedLog.total }
 
     /// Reads `size` bytes at `address`: the device's value, or all ones when no device claims it.
     @inline(__always)
@@ -116,11 +112,7 @@ public final class Bus: Sendable {
     }
 
     private func unclaimed(_ kind: String, _ address: UInt64, _ size: Int, _ value: UInt64) {
-        let seen = unclaimedCount.wrappingAdd(1, ordering: .relaxed).oldValue
-        guard seen < unclaimedLogLimit else { return }
-        let what = kind == "write" ? " of 0x\(String(value, radix: 16))" : ""
-        let quiet = seen + 1 == unclaimedLogLimit ? " (further unclaimed accesses are counted, not logged)" : ""
-        log("unclaimed \(spaceName) \(kind)\(what) (\(size) bytes) at 0x\(String(address, radix: 16))\(quiet)")
+        unclaimedLog("unclaimed \(spaceName) \(kind)\(kind == "write" ? " of 0x\(String(value, radix: 16))" : "") (\(size) bytes) at 0x\(String(address, radix: 16))")
     }
 
     private static func insertionIndex(_ list: [Entry], _ base: UInt64) -> Int {

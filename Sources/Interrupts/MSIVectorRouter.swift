@@ -20,7 +20,6 @@ import Synchronization
 public final class MSIVectorRouter: Sendable {
     struct Vector {
         var gsi: UInt32?
-        var eventfd: EventFD?
         var inUse = false
         var attached = false
     }
@@ -28,12 +27,13 @@ public final class MSIVectorRouter: Sendable {
     struct State {
         var vectors: [Vector]
         var attachQueue: [Int] = []
-        var signals = 0
     }
 
     public let vm: KVMVirtualMachine
     public let routes: GSIRouteTable
     public let vectorCount: Int
+    /// The backend eventfd of each vector, fixed for the router's lifetime (read without a lock).
+    private let eventfds: [EventFD]
     private let state: Mutex<State>
 
     /// A router for `vectorCount` vectors, each with its backend eventfd made now (a backend's
@@ -42,16 +42,15 @@ public final class MSIVectorRouter: Sendable {
         self.vm = vm
         self.routes = routes
         self.vectorCount = vectorCount
-        var vectors = Array(repeating: Vector(), count: vectorCount)
-        for index in vectors.indices { vectors[index].eventfd = try EventFD(nonblocking: true) }
-        state = Mutex(State(vectors: vectors))
+        eventfds = try (0..<vectorCount).map { _ in try EventFD(nonblocking: true) }
+        state = Mutex(State(vectors: Array(repeating: Vector(), count: vectorCount)))
     }
 
     deinit {
         // The device goes away: detach irqfds and give the GSIs back.
         state.withLock { s in
             for (index, v) in s.vectors.enumerated() {
-                if v.attached, let gsi = v.gsi, let fd = v.eventfd { try? vm.detachIRQFD(fd, gsi: gsi) }
+                if v.attached, let gsi = v.gsi { try? vm.detachIRQFD(eventfds[index], gsi: gsi) }
                 if let gsi = v.gsi { routes.free(gsi) }
                 s.vectors[index].attached = false
             }
@@ -62,12 +61,7 @@ public final class MSIVectorRouter: Sendable {
     /// The vector's backend eventfd. Writes to it raise the vector.
     public func eventfd(for vector: Int) throws -> EventFD {
         guard (0..<vectorCount).contains(vector) else { throw InterruptError.vectorOutOfRange(vector: vector, count: vectorCount) }
-        return try state.withLock { s in
-            if let fd = s.vectors[vector].eventfd { return fd }
-            let fd = try EventFD(nonblocking: true)
-            s.vectors[vector].eventfd = fd
-            return fd
-        }
+        return eventfds[vector]
     }
 
     /// Routes `vector` to `message` (allocating its GSI on first use); the irqfd is attached by the
@@ -81,7 +75,6 @@ public final class MSIVectorRouter: Sendable {
             s.vectors[vector].gsi = gsi
             return gsi
         }
-        _ = try eventfd(for: vector)
         routes.setRoute(gsi, address: address, data: data)
         state.withLock { s in
             s.vectors[vector].inUse = true
@@ -95,7 +88,7 @@ public final class MSIVectorRouter: Sendable {
         guard (0..<vectorCount).contains(vector) else { return }
         state.withLock { s in
             var v = s.vectors[vector]
-            if v.attached, let gsi = v.gsi, let fd = v.eventfd { try? vm.detachIRQFD(fd, gsi: gsi) }
+            if v.attached, let gsi = v.gsi { try? vm.detachIRQFD(eventfds[vector], gsi: gsi) }
             v.attached = false
             v.inUse = false
             if let gsi = v.gsi { routes.removeRoute(gsi) }
@@ -113,9 +106,9 @@ public final class MSIVectorRouter: Sendable {
         state.withLock { s in
             for vector in s.attachQueue {
                 let v = s.vectors[vector]
-                guard v.inUse, !v.attached, let gsi = v.gsi, let fd = v.eventfd else { continue }
+                guard v.inUse, !v.attached, let gsi = v.gsi else { continue }
                 do {
-                    try vm.attachIRQFD(fd, gsi: gsi)
+                    try vm.attachIRQFD(eventfds[vector], gsi: gsi)
                     s.vectors[vector].attached = true
                 } catch {
                     if firstError == nil { firstError = error }
@@ -129,7 +122,6 @@ public final class MSIVectorRouter: Sendable {
     /// Sends one message with `KVM_SIGNAL_MSI` (the VMM's own raise of an unmasked vector).
     public func send(address: UInt64, data: UInt32) throws {
         try vm.signalMSI(address: address, data: data)
-        state.withLock { $0.signals += 1 }
     }
 
     /// Reads and clears the backend count of a vector whose irqfd is not attached (a masked vector
@@ -137,8 +129,8 @@ public final class MSIVectorRouter: Sendable {
     public func takeHeldSignals(_ vector: Int) -> UInt64 {
         guard (0..<vectorCount).contains(vector) else { return 0 }
         return state.withLock { s in
-            guard !s.vectors[vector].attached, let fd = s.vectors[vector].eventfd else { return 0 }
-            return (try? fd.consume()) ?? 0
+            guard !s.vectors[vector].attached else { return 0 }
+            return (try? eventfds[vector].consume()) ?? 0
         }
     }
 
@@ -151,6 +143,4 @@ public final class MSIVectorRouter: Sendable {
     /// irqfds attached now.
     public var attachedCount: Int { state.withLock { $0.vectors.lazy.filter(\.attached).count } }
 
-    /// Messages sent with `KVM_SIGNAL_MSI`.
-    public var signalCount: Int { state.withLock { $0.signals } }
 }

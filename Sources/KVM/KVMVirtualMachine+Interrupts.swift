@@ -13,14 +13,14 @@ public enum GSIRoute: Equatable, Sendable {
         }
     }
 
-    /// The routes KVM_CREATE_IRQCHIP installs on x86: GSI 0–15 to both PICs and the IOAPIC, 16–23 to the
-    /// IOAPIC (GSI 0 goes to IOAPIC pin 2, as the timer override says). KVM_SET_GSI_ROUTING replaces the whole
-    /// table, so every commit must carry these again or the legacy interrupts die.
+    /// The routes KVM_CREATE_IRQCHIP installs on x86: GSI 0–15 to a PIC pin and the IOAPIC pin of the
+    /// same number, 16–23 to the IOAPIC. KVM_SET_GSI_ROUTING replaces the whole table, so every commit
+    /// must carry these again or the legacy interrupts die.
     public static let defaultPinRoutes: [GSIRoute] = {
         var routes: [GSIRoute] = []
         for gsi: UInt32 in 0..<16 {
             routes.append(.irqchip(gsi: gsi, chip: gsi < 8 ? 0 : 1, pin: gsi % 8))
-            routes.append(.irqchip(gsi: gsi, chip: 2, pin: gsi == 0 ? 2 : gsi))
+            routes.append(.irqchip(gsi: gsi, chip: 2, pin: gsi))
         }
         for gsi: UInt32 in 16..<24 { routes.append(.irqchip(gsi: gsi, chip: 2, pin: gsi)) }
         return routes

@@ -25,11 +25,12 @@ public final class ConsoleDevice: BusDevice {
     /// - Parameters:
     ///   - echo: write complete lines to standard output.
     ///   - transcriptLimit: bytes of output kept for `transcript`.
-    public init(echo: Bool, transcriptLimit: Int = 1 << 20) {
+    public init(echo: Bool, transcriptLimit: Int = 256 << 10) {
         self.echo = echo
         self.transcriptLimit = transcriptLimit
         var initial = State()
-        initial.transcript.reserveCapacity(min(transcriptLimit, 64 << 10))
+        // Reserved whole, so appending on the exit path never reallocates.
+        initial.transcript.reserveCapacity(transcriptLimit)
         state = Mutex(initial)
     }
 
@@ -64,6 +65,7 @@ public final class ConsoleDevice: BusDevice {
                 var written = 0
                 while written < s.lineLength {
                     let n = Glibc.write(1, raw.baseAddress! + written, s.lineLength - written)
+                    if n < 0 && errno == EINTR { continue }  // the vCPU kick signal has no SA_RESTART
                     if n <= 0 { break }
                     written += n
                 }

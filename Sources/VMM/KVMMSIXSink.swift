@@ -15,8 +15,6 @@ final class KVMMSIXSink: MSIXInterruptSink, @unchecked Sendable {
     let signaled = Atomic<UInt64>(0)
     /// The same since the device was made (not cleared by RESET_COUNTS).
     let signaledTotal = Atomic<UInt64>(0)
-    /// Failures of a send or a commit, for tests and the log.
-    let failures = Atomic<UInt64>(0)
 
     init(router: MSIVectorRouter, name: String, log: @escaping @Sendable (String) -> Void) {
         self.router = router
@@ -30,7 +28,6 @@ final class KVMMSIXSink: MSIXInterruptSink, @unchecked Sendable {
             signaled.add(1, ordering: .relaxed)
             signaledTotal.add(1, ordering: .relaxed)
         } catch {
-            failures.add(1, ordering: .relaxed)
             log("\(name): vector \(vector): \(error)")
         }
     }
@@ -58,7 +55,6 @@ final class KVMMSIXSink: MSIXInterruptSink, @unchecked Sendable {
         do {
             try router.commit()
         } catch {
-            failures.add(1, ordering: .relaxed)
             log("\(name): committing interrupt routes failed: \(error)")
         }
     }

@@ -74,18 +74,22 @@ public final class Machine: @unchecked Sendable {
         let log = configuration.log
         portBus = Bus(spaceName: "port", log: log)
         mmioBus = Bus(spaceName: "MMIO", log: log)
+        // Messages a guest can cause over and over (a BAR moved onto another, a vector that
+        // cannot get a route) are rate-limited like unclaimed accesses.
+        let guestTriggered = RateLimitedLog(limit: 16, sink: log)
+        let limitedLog: @Sendable (String) -> Void = { guestTriggered($0) }
         console = ConsoleDevice(echo: configuration.echoConsole)
         try portBus.register(console, name: "console (8250)", base: UInt64(layout.consolePort), size: MachineDeviceTree.consolePortCount)
         try portBus.register(portProbe, name: "probe ports", base: UInt64(layout.probePort), size: MachineDeviceTree.probePortCount)
         try mmioBus.register(mmioProbe, name: "probe MMIO", base: layout.probeMMIOBase, size: layout.probeMMIOSize)
         pci = PCIRoot(portBus: portBus, mmioBus: mmioBus, mmioWindow: (layout.mmioWindowBase, layout.mmioWindowSize),
-                      ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: log)
+                      ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: limitedLog)
         try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
         try mmioBus.register(PCIECAMWindow(root: pci), name: "PCI ECAM", base: layout.ecamBase, size: layout.ecamSize)
         routes = GSIRouteTable(vm: vm)
         var devices: [MSIXTestDevice] = []
         for index in 0..<configuration.testDevices {
-            let device = try MSIXTestDevice(name: "msix-test\(index)", vectors: configuration.msixVectors, vm: vm, routes: routes, log: log)
+            let device = try MSIXTestDevice(name: "msix-test\(index)", vectors: configuration.msixVectors, vm: vm, routes: routes, log: limitedLog)
             guard let slot = pci.nextFreeDevice() else { throw VMMError.layout("PCI bus 0 is full") }
             try pci.attach(device.makeFunction(), at: PCIAddress(device: slot))
             devices.append(device)

@@ -39,6 +39,7 @@ struct TestCommand: ParsableCommand {
     var verbose = false
 
     func validate() throws {
+        guard (1...2048).contains(msixVectors) else { throw ValidationError("--msix-vectors must be in 1…2048, not \(msixVectors)") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1, not \(jobs)") }
         guard timeout > 0, timeout <= 86400 else { throw ValidationError("--timeout must be a number of seconds in (0, 86400], not \(timeout)") }
     }

@@ -90,11 +90,10 @@ func makeVM() throws -> KVMVirtualMachine {
         #expect(router.takeHeldSignals(1) == 0)
     }
 
-    @Test func signalMSISendsAndCounts() throws {
+    @Test func signalMSISendsAndVectorsAreChecked() throws {
         let vm = try makeVM()
         let router = try MSIVectorRouter(vm: vm, routes: GSIRouteTable(vm: vm), vectorCount: 1)
         try router.send(address: 0xFEE0_0000, data: 0x40)
-        #expect(router.signalCount == 1)
         #expect(throws: InterruptError.vectorOutOfRange(vector: 1, count: 1)) { _ = try router.eventfd(for: 1) }
     }
 

@@ -67,7 +67,7 @@ let kvmAvailable: Bool = {
     @Test func defaultPinRoutesCoverGSI0To23() {
         let routes = GSIRoute.defaultPinRoutes
         #expect(Set(routes.map(\.gsi)) == Set(0..<24))
-        #expect(routes.contains(.irqchip(gsi: 0, chip: 2, pin: 2)))
+        #expect(routes.contains(.irqchip(gsi: 0, chip: 2, pin: 0)))
         #expect(routes.contains(.irqchip(gsi: 9, chip: 1, pin: 1)))
     }
 
