@@ -29,6 +29,16 @@ import Testing
         }
     }
 
+    @Test func writesCopyArraysSlicesAndOtherCollections() throws {
+        let memory = try GuestMemory(size: 64 << 10)
+        try memory.write([UInt8](), at: 64 << 10)  // empty: nothing to copy, even at the end of RAM
+        let bytes: [UInt8] = Array(0..<32)
+        try memory.write(bytes[8..<16], at: 0x100)  // a slice starting at a non-zero index
+        #expect(try memory.read(at: 0x100, count: 8) == Array(8..<16))
+        try memory.write((1...4).lazy.map { UInt8($0 * 3) }, at: 0x200)  // not contiguous: the element loop
+        #expect(try memory.read(at: 0x200, count: 4) == [3, 6, 9, 12])
+    }
+
     @Test func sizesMustBePositivePageMultiples() {
         #expect(throws: GuestMemoryError.badSize(0)) { try GuestMemory(size: 0) }
         #expect(throws: GuestMemoryError.badSize(4097)) { try GuestMemory(size: 4097) }
