@@ -24,25 +24,28 @@ let package = Package(
     ],
     targets: [
         .target(name: "CKVM"),
-        .target(name: "KVM", dependencies: ["CKVM"]),
-        .target(name: "Memory", dependencies: ["CKVM"]),
-        .target(name: "Devices"),
-        .target(name: "PCI", dependencies: ["Devices"]),
+        // Hex, byte counts, JSON and XML escaping, shared by the modules' messages and reports.
+        .target(name: "TextFormat"),
+        .target(name: "KVM", dependencies: ["CKVM", "TextFormat"]),
+        .target(name: "Memory", dependencies: ["CKVM", "TextFormat"]),
+        .target(name: "Devices", dependencies: ["TextFormat"]),
+        .target(name: "PCI", dependencies: ["Devices", "TextFormat"]),
         .target(name: "Interrupts", dependencies: ["KVM"]),
         // The MSI-X function knows nothing of KVM or PCI: it talks to notifier and sink protocols.
-        .target(name: "MSIX"),
-        .target(name: "MSIXReplay", dependencies: ["MSIX"]),
+        .target(name: "MSIX", dependencies: ["TextFormat"]),
+        .target(name: "MSIXReplay", dependencies: ["MSIX", "TextFormat"]),
         // libfdt from Debian's libfdt-dev, which ships no pkg-config file: the module map links
         // "fdt" itself. Scripts/setup.sh installs the package.
         .systemLibrary(name: "CLibFDT", providers: [.apt(["libfdt-dev"])]),
         .target(name: "DeviceTree", dependencies: ["CLibFDT"]),
-        .target(name: "Platform", dependencies: ["KVM", "Memory", "DeviceTree"]),
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "Platform"]),
+        .target(name: "Platform", dependencies: ["KVM", "Memory", "DeviceTree", "TextFormat"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "Platform", "TextFormat"]),
         .executableTarget(
             name: "vmm",
             dependencies: ["VMM", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "vmm-bench", dependencies: ["VMM"]),
+        .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
         .testTarget(name: "KVMTests", dependencies: ["KVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),

@@ -1,4 +1,5 @@
 import Synchronization
+import TextFormat
 
 /// An address-range map of devices: one instance for port I/O, one for MMIO.
 ///
@@ -13,7 +14,7 @@ public final class Bus: Sendable {
         public let base: UInt64
         public let last: UInt64
         public var size: UInt64 { last &- base &+ 1 }
-        public var description: String { "[0x\(String(base, radix: 16))…0x\(String(last, radix: 16))]" }
+        public var description: String { "[\(hex(base))…\(hex(last))]" }
     }
 
     struct Entry {
@@ -112,7 +113,7 @@ public final class Bus: Sendable {
     }
 
     private func unclaimed(_ kind: String, _ address: UInt64, _ size: Int, _ value: UInt64) {
-        unclaimedLog("unclaimed \(spaceName) \(kind)\(kind == "write" ? " of 0x\(String(value, radix: 16))" : "") (\(size) bytes) at 0x\(String(address, radix: 16))")
+        unclaimedLog("unclaimed \(spaceName) \(kind)\(kind == "write" ? " of \(hex(value))" : "") (\(size) bytes) at \(hex(address))")
     }
 
     private static func insertionIndex(_ list: [Entry], _ base: UInt64) -> Int {
@@ -134,9 +135,9 @@ public enum BusError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .emptyRange(name, base):
-            "cannot register \(name) at 0x\(String(base, radix: 16)): size is 0"
+            "cannot register \(name) at \(hex(base)): size is 0"
         case let .wrapsAround(name, base, size):
-            "cannot register \(name): 0x\(String(size, radix: 16)) bytes at 0x\(String(base, radix: 16)) wrap past the end of the address space"
+            "cannot register \(name): \(hex(size)) bytes at \(hex(base)) wrap past the end of the address space"
         case let .overlap(name, range, existing, existingRange):
             "cannot register \(name) at \(range): overlaps \(existing) at \(existingRange)"
         }

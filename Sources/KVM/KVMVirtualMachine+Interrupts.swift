@@ -1,4 +1,5 @@
 import CKVM
+import TextFormat
 
 /// One entry of the GSI routing table.
 public enum GSIRoute: Equatable, Sendable {

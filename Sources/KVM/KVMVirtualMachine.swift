@@ -1,4 +1,5 @@
 import CKVM
+import TextFormat
 
 /// The VM scope: memory slots, the in-kernel irqchip and vCPU creation.
 /// Interrupt plumbing (GSI routing, irqfd, ioeventfd, MSI) is in `KVMVirtualMachine+Interrupts.swift`.

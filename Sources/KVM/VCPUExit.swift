@@ -1,4 +1,5 @@
 import CKVM
+import TextFormat
 
 /// Why KVM_RUN returned. IO and MMIO carry a pointer into the vCPU's `kvm_run` area where the
 /// data to write is, or where the data read must be stored before the next KVM_RUN.

@@ -1,3 +1,4 @@
+import TextFormat
 /// The two structures an MSI-X function places in its BARs.
 public enum MSIXStructure: String, Sendable, Equatable {
     /// The vector table: 16 bytes per vector (address, data, Vector Control).
@@ -65,18 +66,4 @@ public enum MSIXError: Error, Equatable, Sendable, CustomStringConvertible {
             return "MSI-X snapshot has \(actual) \(what), this function has \(expected)"
         }
     }
-}
-
-/// `0x…` in lower-case hexadecimal.
-func hex<T: BinaryInteger>(_ value: T) -> String {
-    value < 0 ? "-0x" + String(value.magnitude, radix: 16) : "0x" + String(value, radix: 16)
-}
-
-/// A byte count in the largest binary unit that divides it: "32 KiB", "1 MiB", "24 bytes".
-func byteCount(_ bytes: UInt64) -> String {
-    let kib: UInt64 = 1024
-    let mib: UInt64 = 1024 * 1024
-    if bytes >= mib && bytes % mib == 0 { return "\(bytes / mib) MiB" }
-    if bytes >= kib && bytes % kib == 0 { return "\(bytes / kib) KiB" }
-    return bytes == 1 ? "1 byte" : "\(bytes) bytes"
 }

@@ -1,3 +1,4 @@
+import TextFormat
 /// One MSI message as a table entry holds it: a 64-bit address and 32-bit data.
 ///
 /// On x86 the address is 0xFEEx_xxxx (destination APIC ID in bits 19:12) and the low byte of

@@ -1,4 +1,5 @@
 import MSIX
+import TextFormat
 
 /// One output line of a replay.
 ///
@@ -42,7 +43,7 @@ public enum ReplayEvent: Sendable, Equatable, CustomStringConvertible {
         case let .read(value):
             return "{\"event\":\"read\",\"value\":\(value)}"
         case let .error(line, message):
-            return "{\"event\":\"error\",\"line\":\(line),\"message\":\(jsonString(message))}"
+            return "{\"event\":\"error\",\"line\":\(line),\"message\":\(jsonStringLiteral(message))}"
         }
     }
 }

@@ -1,4 +1,5 @@
 import MSIX
+import TextFormat
 
 /// Replays an MSI-X trace: one JSON object per input line, one JSON event per output line, in
 /// the order things happen (see design.md, "Trace replay").
@@ -85,8 +86,8 @@ public struct Replayer {
             "notifiers", "unset_notifiers", "cap_write", "cap_read", "bar_write", "bar_read", "notify", "backend",
             "use", "unuse", "unuse_all", "reset", "save", "load",
         ]
-        guard known.contains(op) else { throw ReplayError("unknown op \(jsonString(op))") }
-        guard let device, let router else { throw ReplayError("op \(jsonString(op)) before init") }
+        guard known.contains(op) else { throw ReplayError("unknown op \(jsonStringLiteral(op))") }
+        guard let device, let router else { throw ReplayError("op \(jsonStringLiteral(op)) before init") }
         switch op {
         case "notifiers":
             let poll = try fields.bool("poll")
@@ -129,7 +130,7 @@ public struct Replayer {
             guard let saved else { throw ReplayError("load with no snapshot saved") }
             try device.restore(saved)
         default:
-            throw ReplayError("unknown op \(jsonString(op))")
+            throw ReplayError("unknown op \(jsonStringLiteral(op))")
         }
         return []
     }
@@ -156,22 +157,22 @@ private struct Fields {
     init(_ values: [String: JSONScalar]) { self.values = values }
 
     private func value(_ key: String) throws -> JSONScalar {
-        guard let value = values[key] else { throw ReplayError("missing field \(jsonString(key))") }
+        guard let value = values[key] else { throw ReplayError("missing field \(jsonStringLiteral(key))") }
         return value
     }
 
     func string(_ key: String) throws -> String {
-        guard case let .string(text) = try value(key) else { throw ReplayError("field \(jsonString(key)) must be a string") }
+        guard case let .string(text) = try value(key) else { throw ReplayError("field \(jsonStringLiteral(key)) must be a string") }
         return text
     }
 
     func bool(_ key: String) throws -> Bool {
-        guard case let .bool(flag) = try value(key) else { throw ReplayError("field \(jsonString(key)) must be true or false") }
+        guard case let .bool(flag) = try value(key) else { throw ReplayError("field \(jsonStringLiteral(key)) must be true or false") }
         return flag
     }
 
     func integer(_ key: String) throws -> JSONInteger {
-        guard case let .integer(number) = try value(key) else { throw ReplayError("field \(jsonString(key)) must be an integer") }
+        guard case let .integer(number) = try value(key) else { throw ReplayError("field \(jsonStringLiteral(key)) must be an integer") }
         return number
     }
 
@@ -179,7 +180,7 @@ private struct Fields {
     func int(_ key: String) throws -> Int {
         let number = try integer(key)
         guard !number.isNegative, let value = number.intValue else {
-            throw ReplayError("field \(jsonString(key)) must be an integer in 0…\(Int.max), not \(number)")
+            throw ReplayError("field \(jsonStringLiteral(key)) must be an integer in 0…\(Int.max), not \(number)")
         }
         return value
     }
@@ -188,7 +189,7 @@ private struct Fields {
     func unsigned(_ key: String) throws -> UInt64 {
         let number = try integer(key)
         guard let value = number.unsignedValue else {
-            throw ReplayError("field \(jsonString(key)) must be a non-negative integer, not \(number)")
+            throw ReplayError("field \(jsonStringLiteral(key)) must be a non-negative integer, not \(number)")
         }
         return value
     }

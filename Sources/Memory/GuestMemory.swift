@@ -1,4 +1,5 @@
 import CKVM
+import TextFormat
 
 /// Guest RAM: one anonymous host mapping that backs guest-physical [0, size).
 ///
@@ -89,7 +90,7 @@ public enum GuestMemoryError: Error, Equatable, CustomStringConvertible {
         case let .mapFailed(size, errno):
             "cannot map \(size >> 20) MiB of guest memory: \(String(cString: ckvm_errno_name(errno)))"
         case let .outOfBounds(address, count, ramSize):
-            "guest access of \(count) bytes at 0x\(String(address, radix: 16)) is outside RAM (0x0…0x\(String(ramSize, radix: 16)))"
+            "guest access of \(count) bytes at \(hex(address)) is outside RAM (0x0…\(hex(ramSize)))"
         }
     }
 }

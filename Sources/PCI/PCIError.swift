@@ -1,3 +1,4 @@
+import TextFormat
 /// Why a PCI configuration step was refused, naming the value.
 public enum PCIError: Error, Equatable, CustomStringConvertible {
     case badBarSize(size: UInt64, minimum: UInt64, maximum: UInt64)
@@ -12,21 +13,20 @@ public enum PCIError: Error, Equatable, CustomStringConvertible {
     case windowExhausted(size: UInt64, window: String)
 
     public var description: String {
-        func h<T: BinaryInteger>(_ v: T) -> String { "0x" + String(v, radix: 16) }
         switch self {
         case let .badBarSize(size, minimum, maximum):
-            return "BAR size \(h(size)) is not a power of two in \(h(minimum))…\(h(maximum))"
+            return "BAR size \(hex(size)) is not a power of two in \(hex(minimum))…\(hex(maximum))"
         case let .badBarIndex(index): return "BAR index \(index) is out of range 0…5 (or 0…4 for a 64-bit BAR)"
         case let .barTaken(index): return "BAR \(index) is already defined"
         case let .capabilityOverlap(offset, length, existingOffset, existingLength):
-            return "capability at \(h(offset)) (\(length) bytes) overlaps the capability at \(h(existingOffset)) (\(existingLength) bytes)"
+            return "capability at \(hex(offset)) (\(length) bytes) overlaps the capability at \(hex(existingOffset)) (\(existingLength) bytes)"
         case let .capabilityOutOfRange(offset, length):
-            return "capability at \(h(offset)) (\(length) bytes) is outside 0x40…0xff"
-        case let .capabilityMisaligned(offset): return "capability offset \(h(offset)) is not dword-aligned"
+            return "capability at \(hex(offset)) (\(length) bytes) is outside 0x40…0xff"
+        case let .capabilityMisaligned(offset): return "capability offset \(hex(offset)) is not dword-aligned"
         case let .noRoomForCapability(length): return "no room left for a \(length)-byte capability"
         case let .slotTaken(address): return "PCI slot \(address) is already taken"
         case let .slotOutOfRange(device): return "PCI device number \(device) is out of range 0…31"
-        case let .windowExhausted(size, window): return "no room for a BAR of \(h(size)) bytes in the \(window) window"
+        case let .windowExhausted(size, window): return "no room for a BAR of \(hex(size)) bytes in the \(window) window"
         }
     }
 }

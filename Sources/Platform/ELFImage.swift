@@ -1,4 +1,5 @@
 import Memory
+import TextFormat
 
 /// An ELF64 x86-64 executable, validated and ready to copy into guest RAM.
 ///
@@ -100,7 +101,6 @@ public enum ELFError: Error, Equatable, CustomStringConvertible {
     case doesNotFit(String, address: UInt64, size: UInt64, ramSize: UInt64)
 
     public var description: String {
-        func h(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
         switch self {
         case let .truncated(n, what, need, have): return "\(n): truncated ELF: the \(what) needs \(need) bytes, the file has \(have)"
         case let .notELF(n): return "\(n): not an ELF file (bad magic)"
@@ -108,14 +108,14 @@ public enum ELFError: Error, Equatable, CustomStringConvertible {
         case let .segmentOutsideFile(n, i, offset, size, fileSize):
             return "\(n): segment \(i) (\(size) bytes at file offset \(offset)) lies outside the \(fileSize)-byte file"
         case let .segmentFileLargerThanMemory(n, i, f, m): return "\(n): segment \(i) has p_filesz \(f) larger than p_memsz \(m)"
-        case let .segmentWraps(n, i, a, s): return "\(n): segment \(i) at \(h(a)) with size \(h(s)) wraps past the address space"
-        case let .segmentsOverlap(n, a, b): return "\(n): segments at \(h(a)) and \(h(b)) overlap"
+        case let .segmentWraps(n, i, a, s): return "\(n): segment \(i) at \(hex(a)) with size \(hex(s)) wraps past the address space"
+        case let .segmentsOverlap(n, a, b): return "\(n): segments at \(hex(a)) and \(hex(b)) overlap"
         case let .noLoadableSegments(n): return "\(n): no PT_LOAD segment"
-        case let .entryOutsideSegments(n, e): return "\(n): entry point \(h(e)) is not inside a loaded segment"
+        case let .entryOutsideSegments(n, e): return "\(n): entry point \(hex(e)) is not inside a loaded segment"
         case let .overlapsReserved(n, a, s, r):
-            return "\(n): segment at \(h(a)) (\(s) bytes) overlaps the VMM's reserved memory below \(h(r))"
+            return "\(n): segment at \(hex(a)) (\(s) bytes) overlaps the VMM's reserved memory below \(hex(r))"
         case let .doesNotFit(n, a, s, ram):
-            return "\(n): segment at \(h(a)) (\(s) bytes) does not fit in \(ram >> 20) MiB of guest RAM"
+            return "\(n): segment at \(hex(a)) (\(s) bytes) does not fit in \(ram >> 20) MiB of guest RAM"
         }
     }
 }

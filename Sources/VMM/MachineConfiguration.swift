@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Platform
+import TextFormat
 
 /// What to build: the layout (RAM, vCPUs, windows), where KVM is, and where output goes.
 public struct MachineConfiguration: Sendable {
@@ -38,13 +39,13 @@ public struct MachineConfiguration: Sendable {
             ("IOAPIC", layout.ioapicBase, 0x1000), ("LAPIC", layout.lapicBase, 0x1000),
         ]
         for (i, a) in regions.enumerated() {
-            guard a.2 > 0, a.2 <= 1 << 32, a.1 <= (1 << 32) - a.2 else { throw .layout("\(a.0) at 0x\(String(a.1, radix: 16)) (0x\(String(a.2, radix: 16)) bytes) must lie below 4 GiB") }
+            guard a.2 > 0, a.2 <= 1 << 32, a.1 <= (1 << 32) - a.2 else { throw .layout("\(a.0) at \(hex(a.1)) (\(hex(a.2)) bytes) must lie below 4 GiB") }
             for b in regions[..<i] where a.1 < b.1 + b.2 && b.1 < a.1 + a.2 {
-                throw .layout("\(a.0) at 0x\(String(a.1, radix: 16)) overlaps \(b.0) at 0x\(String(b.1, radix: 16))")
+                throw .layout("\(a.0) at \(hex(a.1)) overlaps \(b.0) at \(hex(b.1))")
             }
         }
         guard layout.ecamSize >= 0x10_0000, layout.ecamBase % 0x10_0000 == 0 else {
-            throw .layout("ECAM at 0x\(String(layout.ecamBase, radix: 16)) must be 1 MiB aligned and at least 1 MiB")
+            throw .layout("ECAM at \(hex(layout.ecamBase)) must be 1 MiB aligned and at least 1 MiB")
         }
         guard (0...31).contains(testDevices) else { throw .layout("test device count \(testDevices) is out of range 0…31") }
         guard (1...2048).contains(msixVectors) else { throw .layout("MSI-X vector count \(msixVectors) is out of range 1…2048") }

@@ -1,5 +1,6 @@
 import Devices
 import Synchronization
+import TextFormat
 
 /// A device for testing the exit path: a write stores its value; a read returns the complement of
 /// the last value written (in that space), truncated to the read's size. Every access is recorded
@@ -17,7 +18,7 @@ public final class ProbeDevice: BusDevice {
             self.isWrite = isWrite; self.offset = offset; self.size = size; self.value = value
         }
         public var description: String {
-            "\(isWrite ? "write" : "read")\(size * 8)(+0x\(String(offset, radix: 16))) = 0x\(String(value, radix: 16))"
+            "\(isWrite ? "write" : "read")\(size * 8)(+\(hex(offset))) = \(hex(value))"
         }
     }
 

@@ -1,4 +1,5 @@
 import KVM
+import TextFormat
 
 /// How a run of a machine ended.
 public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {

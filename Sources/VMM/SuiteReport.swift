@@ -1,3 +1,5 @@
+import TextFormat
+
 /// The suite's results in the forms people and CI systems read: a table, JUnit XML, JSON.
 public enum SuiteReport {
     /// One header line, one line per guest, then "N passed, N failed".
@@ -29,14 +31,14 @@ public enum SuiteReport {
         xml += "<testsuites tests=\"\(results.count)\" failures=\"\(failures)\" errors=\"\(errors)\" time=\"\(seconds(total))\">\n"
         xml += "  <testsuite name=\"vmm-guests\" tests=\"\(results.count)\" failures=\"\(failures)\" errors=\"\(errors)\" time=\"\(seconds(total))\">\n"
         for r in results {
-            xml += "    <testcase classname=\"vmm.guests\" name=\"\(xmlEscape(r.entry.name))\" time=\"\(seconds(r.seconds))\""
+            xml += "    <testcase classname=\"vmm.guests\" name=\"\(xmlEscaped(r.entry.name))\" time=\"\(seconds(r.seconds))\""
             if r.passed {
                 xml += "/>\n"
                 continue
             }
             xml += ">\n"
             let element = r.error != nil ? "error" : "failure"
-            xml += "      <\(element) message=\"\(xmlEscape(r.message))\" type=\"\(r.status)\">\(xmlEscape(r.transcript))</\(element)>\n"
+            xml += "      <\(element) message=\"\(xmlEscaped(r.message))\" type=\"\(r.status)\">\(xmlEscaped(r.transcript))</\(element)>\n"
             xml += "    </testcase>\n"
         }
         xml += "  </testsuite>\n</testsuites>\n"
@@ -47,50 +49,11 @@ public enum SuiteReport {
     public static func json(_ results: [SuiteResult]) -> String {
         let passed = results.filter(\.passed).count
         let tests = results.map { r in
-            "{\"name\":\(jsonString(r.entry.name)),\"result\":\(jsonString(r.status)),\"seconds\":\(seconds(r.seconds)),"
-                + "\"interrupts\":\(r.interrupts),\"vcpus\":\(r.entry.vcpus),\"expect\":\(jsonString(r.entry.expectation.rawValue)),"
-                + "\"message\":\(jsonString(r.message))}"
+            "{\"name\":\(jsonStringLiteral(r.entry.name)),\"result\":\(jsonStringLiteral(r.status)),\"seconds\":\(seconds(r.seconds)),"
+                + "\"interrupts\":\(r.interrupts),\"vcpus\":\(r.entry.vcpus),\"expect\":\(jsonStringLiteral(r.entry.expectation.rawValue)),"
+                + "\"message\":\(jsonStringLiteral(r.message))}"
         }
         return "{\"passed\":\(passed),\"failed\":\(results.count - passed),\"tests\":[\n" + tests.joined(separator: ",\n") + "\n]}\n"
-    }
-
-    static func xmlEscape(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
-            default:
-                // XML 1.0 forbids other control characters; a guest may print anything.
-                if scalar.value < 0x20 || (0xFFFE...0xFFFF).contains(scalar.value) { out += "?" } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
     }
 
     static func milliseconds(_ seconds: Double) -> String { String(Int((seconds * 1000).rounded())) }

@@ -1,3 +1,4 @@
+import TextFormat
 /// Failures of building or starting a machine, each naming the value at fault.
 public enum VMMError: Error, Equatable, CustomStringConvertible {
     case memoryTooSmall(requested: UInt64, minimum: UInt64)
@@ -14,7 +15,7 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
         case let .memoryTooSmall(requested, minimum):
             "memory size \(requested >> 20) MiB is too small: the machine needs at least \(minimum >> 20) MiB"
         case let .memoryTooLarge(requested, limit):
-            "memory size \(requested >> 20) MiB does not fit below the PCI/MMIO windows at 0x\(String(limit, radix: 16)) (at most \(limit >> 20) MiB)"
+            "memory size \(requested >> 20) MiB does not fit below the PCI/MMIO windows at \(hex(limit)) (at most \(limit >> 20) MiB)"
         case let .memoryNotAligned(size):
             "memory size \(size) bytes is not a multiple of 2 MiB"
         case let .vcpuCount(requested, maximum):
