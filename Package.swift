@@ -45,17 +45,19 @@ let package = Package(
             dependencies: ["VMM", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "vmm-bench", dependencies: ["VMM"]),
+        // What several test targets share (the KVM-availability check, a seeded generator).
+        .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
         .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
-        .testTarget(name: "KVMTests", dependencies: ["KVM"]),
+        .testTarget(name: "KVMTests", dependencies: ["TestSupport", "KVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
-        .testTarget(name: "InterruptsTests", dependencies: ["Interrupts", "KVM"]),
-        .testTarget(name: "MSIXTests", dependencies: ["MSIX"]),
+        .testTarget(name: "InterruptsTests", dependencies: ["TestSupport", "Interrupts", "KVM"]),
+        .testTarget(name: "MSIXTests", dependencies: ["TestSupport", "MSIX"]),
         .testTarget(name: "MSIXReplayTests", dependencies: ["MSIXReplay", "MSIX"]),
         .testTarget(name: "PCITests", dependencies: ["PCI", "Devices"]),
-        .testTarget(name: "DeviceTreeTests", dependencies: ["DeviceTree", "Platform"]),
+        .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["Platform", "Memory"]),
-        .testTarget(name: "VMMTests", dependencies: ["VMM"]),
+        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import DeviceTree
 import Foundation
 import Platform
 import Testing
+import TestSupport
 
 /// The reader: lookups on a good blob, and refusal of damaged ones without crashing.
 @Suite("Device tree blob reader")

@@ -1,12 +1,8 @@
 import Interrupts
 import KVM
 import Testing
+import TestSupport
 
-let kvmAvailable: Bool = {
-    let present = (try? KVMSystem()) != nil
-    if !present { print("skipping KVM tests: /dev/kvm cannot be opened on this machine") }
-    return present
-}()
 
 /// A VM with an irqchip and one vCPU, enough for routes and irqfds.
 func makeVM() throws -> KVMVirtualMachine {

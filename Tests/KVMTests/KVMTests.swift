@@ -1,12 +1,7 @@
 import KVM
 import Testing
+import TestSupport
 
-/// KVM tests run against the real /dev/kvm; they skip (with the reason printed) only where it is absent.
-let kvmAvailable: Bool = {
-    let present = (try? KVMSystem()) != nil
-    if !present { print("skipping KVM tests: /dev/kvm cannot be opened on this machine") }
-    return present
-}()
 
 @Suite struct KVMErrorTests {
     @Test func openingAMissingDeviceNamesThePathAndErrno() {

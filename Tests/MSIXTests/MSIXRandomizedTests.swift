@@ -1,5 +1,6 @@
 import MSIX
 import Testing
+import TestSupport
 
 /// A sink whose use fails now and then, that checks the balance rule and that every use/release
 /// is committed before the operation returns.

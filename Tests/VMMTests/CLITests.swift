@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The `vmm` executable as a user meets it: exit statuses and one-line errors.
 @Suite(.enabled(if: kvmAvailable)) struct CLITests {

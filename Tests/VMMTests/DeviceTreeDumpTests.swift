@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import VMM
 
 /// `--dump-dtb` writes the blob guests get; `dtc` reads it back; guests find a moved machine

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The exit path allocates nothing: two runs of the `bench` guest that differ only in their
 /// number of port and MMIO exits make the same number of heap allocations, counted by an

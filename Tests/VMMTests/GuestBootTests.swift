@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 import VMM
 
 /// Boots the test guests under KVM and checks their outcome and what the VMM saw.

@@ -1,6 +1,7 @@
 import Devices
 import Platform
 import Testing
+import TestSupport
 import VMM
 
 /// The README's "As a library" example, kept compiling and working.

@@ -1,6 +1,7 @@
 import Devices
 import PCI
 import Testing
+import TestSupport
 import VMM
 
 /// The MSI-X test device's routing on a real KVM VM, driven through the machine's buses as a

@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import Testing
+import TestSupport
 import VMM
 
 /// The suite manifest's entries, read after building the guests (empty when the build failed,

@@ -1,14 +1,9 @@
 import Foundation
 import KVM
 import Testing
+import TestSupport
 import VMM
 
-/// KVM tests run against the real /dev/kvm; they skip (with the reason printed) only where it is absent.
-let kvmAvailable: Bool = {
-    let present = (try? KVMSystem()) != nil
-    if !present { print("skipping KVM tests: /dev/kvm cannot be opened on this machine") }
-    return present
-}()
 
 /// The project root, from this file's location.
 let projectRoot: String = {

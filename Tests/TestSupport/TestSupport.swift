@@ -1,0 +1,22 @@
+import KVM
+
+/// Whether KVM tests can run: /dev/kvm opens. They skip, with this reason printed, only where it
+/// does not (on the project's machines it does, and they run).
+public let kvmAvailable: Bool = {
+    let present = (try? KVMSystem()) != nil
+    if !present { print("skipping KVM tests: /dev/kvm cannot be opened on this machine") }
+    return present
+}()
+
+/// A small deterministic generator (SplitMix64), so randomized tests replay the same way.
+public struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
