@@ -48,7 +48,7 @@ let package = Package(
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
         .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
-        .testTarget(name: "KVMTests", dependencies: ["TestSupport", "KVM"]),
+        .testTarget(name: "KVMTests", dependencies: ["TestSupport", "KVM", "CKVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["Devices"]),
         .testTarget(name: "InterruptsTests", dependencies: ["TestSupport", "Interrupts", "KVM"]),

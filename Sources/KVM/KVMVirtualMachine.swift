@@ -29,14 +29,6 @@ public final class KVMVirtualMachine: Sendable {
         _ = try checkedIoctl(fd.rawValue, CKVM_SET_TSS_ADDR, "KVM_SET_TSS_ADDR", "at \(hex(address))", value: UInt(address))
     }
 
-    /// Places the identity-map page (KVM_SET_IDENTITY_MAP_ADDR).
-    public func setIdentityMapAddress(_ address: UInt64) throws {
-        var value = address
-        _ = try withUnsafeMutablePointer(to: &value) {
-            try checkedIoctl(fd.rawValue, CKVM_SET_IDENTITY_MAP_ADDR, "KVM_SET_IDENTITY_MAP_ADDR", "at \(hex(address))", $0)
-        }
-    }
-
     /// Creates the in-kernel PIC, IOAPIC and per-vCPU LAPICs (KVM_CREATE_IRQCHIP). Must precede vCPU creation.
     /// It also installs the default GSI routes 0–23 to the PIC/IOAPIC pins.
     public func createIRQChip() throws {

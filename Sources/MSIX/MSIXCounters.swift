@@ -38,8 +38,6 @@ public struct MSIXCounters: Sendable, Equatable {
 
     public init() {}
 
-    /// Messages handed to the sink: raises sent plus pending bits delivered.
-    public var messagesSent: UInt64 { notifySent &+ pendingDelivered }
     /// Raises dropped, whatever the reason.
     public var notifyDropped: UInt64 { notifyDroppedUnused &+ notifyDroppedOutOfRange }
     /// Guest accesses refused (read as all ones or dropped); ignored PBA writes are not included.

@@ -31,11 +31,6 @@ public final class RecordingRouter: MSIXInterruptSink {
         return events
     }
 
-    /// Signals held in `vector`'s eventfd (0 when out of range).
-    public func heldSignals(vector: Int) -> UInt64 {
-        held.indices.contains(vector) ? held[vector] : 0
-    }
-
     /// The device's backend writes `vector`'s eventfd.
     public func backend(vector: Int) {
         guard routes.indices.contains(vector) else { return }

@@ -51,9 +51,6 @@ public final class ProbeDevice: BusDevice {
         }
     }
 
-    /// Accesses seen in total (the ring keeps only the last `capacity`).
-    public var accessCount: Int { state.withLock { $0.total } }
-
     /// The last `capacity` accesses, oldest first.
     public var recentAccesses: [Access] {
         state.withLock { s in

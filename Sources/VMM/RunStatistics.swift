@@ -7,9 +7,6 @@ public struct RunStatistics: Sendable, Equatable {
 
     public init() {}
 
-    /// Exits of both kinds.
-    public var exits: Int { ioExits + mmioExits }
-
     /// The line `Scripts/bench-exits.sh` reads, the same format as `Scripts/bench/kvm-loop.c` prints.
     public var line: String { "exits_io=\(ioExits) exits_mmio=\(mmioExits) ns=\(nanoseconds)" }
 }

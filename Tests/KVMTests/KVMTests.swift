@@ -1,3 +1,4 @@
+import CKVM
 import KVM
 import Testing
 import TestSupport
@@ -75,6 +76,16 @@ import TestSupport
         #expect(try events.consume() == nil)
         try events.signal(3)
         #expect(try events.consume() == 3)
+    }
+
+    @Test func withAnIrqchipAPsWaitForINITUntilMadeRunnable() throws {
+        let vm = try KVMSystem().createVirtualMachine()
+        try vm.createIRQChip()
+        _ = try vm.createVCPU(id: 0)
+        let ap = try vm.createVCPU(id: 1)
+        #expect(try ap.mpState() == UInt32(KVM_MP_STATE_UNINITIALIZED), "an AP waits for INIT/SIPI")
+        try ap.makeRunnable()
+        #expect(try ap.mpState() == UInt32(KVM_MP_STATE_RUNNABLE))
     }
 
     @Test func vcpuRegistersRoundTrip() throws {
