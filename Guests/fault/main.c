@@ -1,20 +1,22 @@
-/* fault: executes CMPXCHG16B, which the host's instruction emulator cannot perform, so the VMM
- * must report a vCPU failure (KVM_EXIT_INTERNAL_ERROR, emulation failure) with the RIP. */
+/* fault: ends the run with a triple fault, which every KVM host reports the same way
+ * (KVM_EXIT_SHUTDOWN), so the VMM's "vCPU failed" path is tested identically everywhere. */
 #include "guest.h"
 
-static uint64_t target[2] __attribute__((aligned(16)));
+struct __attribute__((packed)) empty_idt {
+    uint16_t limit;
+    uint64_t base;
+};
 
 void guest_main(unsigned cpu, const void *fdt)
 {
     (void)fdt;
     if (cpu != 0)
         cpu_halt_forever();
-    printf("fault: executing cmpxchg16b\n");
-    uint64_t lo = 0, hi = 0;
-    __asm__ volatile("lock cmpxchg16b %2"
-                     : "+a"(lo), "+d"(hi), "+m"(*(volatile uint64_t(*)[2])target)
-                     : "b"((uint64_t)1), "c"((uint64_t)2)
-                     : "memory", "cc");
-    /* Reached only where CMPXCHG16B is executed after all: never a pass. */
-    guest_fail("fault: cmpxchg16b was executed instead of stopping the vCPU");
+    printf("fault: loading an empty IDT and executing ud2\n");
+    /* With an IDT limit of 0 the #UD cannot be delivered (#GP), nor can that (#DF), nor the
+     * double fault: the processor shuts down. Interrupts stay off, so nothing else can arrive. */
+    static const struct empty_idt idtr = {0, 0};
+    __asm__ volatile("lidt %0\n\tud2" : : "m"(idtr) : "memory");
+    /* Never reached: a processor that survived would have run on past ud2. */
+    guest_fail("fault: ud2 with an empty IDT did not shut the vCPU down");
 }
