@@ -13,10 +13,13 @@
 ///  mmioWindow  │ PCI 32-bit BAR window    │  default 0xC000_0000, 512 MiB
 ///  ecamBase    │ PCI ECAM, bus 0          │  default 0xE000_0000, 1 MiB
 ///  probeMMIO   │ probe device registers   │  0xF000_0000, 4 KiB
-///  ioapicBase  │ IOAPIC                   │  0xFEC0_0000
-///  lapicBase   │ LAPIC                    │  0xFEE0_0000
+///  tssBase     │ KVM TSS + identity map   │  0xFFFB_D000, 4 pages (Intel VMX needs them)
+///  ioapicBase  │ IOAPIC                   │  0xFEC0_0000 (fixed: KVM's in-kernel IOAPIC)
+///  lapicBase   │ LAPIC                    │  0xFEE0_0000 (fixed: the architectural default)
 ///  0x1_0000_0000 (identity mapping ends)
 /// ```
+/// What is a `var` is programmed into the machine as given; what KVM fixes is a `let`.
+/// `memoryRegions` and `portRegions` list every range, so one check can refuse any overlap.
 public struct MachineLayout: Sendable, Equatable {
     /// Bytes of guest RAM, starting at guest-physical 0.
     public var ramSize: UInt64 = 64 << 20
@@ -33,9 +36,18 @@ public struct MachineLayout: Sendable, Equatable {
     public var ioWindowSize: UInt64 = 0x4000
     /// Legacy PCI configuration mechanism #1: the address port; the data ports follow at +4…+7.
     public var pciConfigAddressPort: UInt16 = 0xCF8
-    /// The in-kernel interrupt controllers' MMIO bases (fixed by KVM's irqchip).
-    public var ioapicBase: UInt64 = 0xFEC0_0000
-    public var lapicBase: UInt64 = 0xFEE0_0000
+    /// The in-kernel interrupt controllers' MMIO bases: KVM's IOAPIC sits at 0xFEC0_0000 and
+    /// cannot be moved; the LAPIC starts at its architectural base (a guest may move it through
+    /// IA32_APIC_BASE, which is the guest's business, not the layout's).
+    public let ioapicBase: UInt64 = 0xFEC0_0000
+    public let lapicBase: UInt64 = 0xFEE0_0000
+    /// Each controller's register window.
+    public static let interruptControllerSize: UInt64 = 0x1000
+    /// The three-page TSS area Intel VMX needs (KVM_SET_TSS_ADDR) and, right after it, the page
+    /// KVM uses for its identity-mapped page table by default: guest-physical space no RAM, BAR or
+    /// device may use.
+    public let tssBase: UInt64 = 0xFFFB_D000
+    public static let tssSize: UInt64 = 0x4000
     /// The 8250 console's base port and the exit port.
     public var consolePort: UInt16 = 0x3F8
     public var exitPort: UInt16 = 0xF4
@@ -47,4 +59,37 @@ public struct MachineLayout: Sendable, Equatable {
     public var commandLine: String = ""
 
     public init() {}
+
+    /// A named range of guest-physical or port space.
+    public struct Region: Sendable, Equatable {
+        public let name: String
+        public let base: UInt64
+        public let size: UInt64
+        public init(_ name: String, _ base: UInt64, _ size: UInt64) {
+            self.name = name
+            self.base = base
+            self.size = size
+        }
+    }
+
+    /// Every guest-physical range the machine uses, RAM first.
+    public var memoryRegions: [Region] {
+        [
+            Region("RAM", 0, ramSize), Region("PCI MMIO window", mmioWindowBase, mmioWindowSize),
+            Region("ECAM", ecamBase, ecamSize), Region("probe MMIO", probeMMIOBase, probeMMIOSize),
+            Region("KVM TSS", tssBase, Self.tssSize),
+            Region("IOAPIC", ioapicBase, Self.interruptControllerSize), Region("LAPIC", lapicBase, Self.interruptControllerSize),
+        ]
+    }
+
+    /// Every port range the machine uses (sizes as the device tree describes them).
+    public var portRegions: [Region] {
+        [
+            Region("console", UInt64(consolePort), MachineDeviceTree.consolePortCount),
+            Region("exit port", UInt64(exitPort), MachineDeviceTree.exitPortCount),
+            Region("probe ports", UInt64(probePort), MachineDeviceTree.probePortCount),
+            Region("PCI config ports", UInt64(pciConfigAddressPort), 8),
+            Region("PCI I/O window", ioWindowBase, ioWindowSize),
+        ]
+    }
 }

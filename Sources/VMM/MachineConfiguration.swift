@@ -26,24 +26,22 @@ public struct MachineConfiguration: Sendable {
         text.withUTF8 { bytes in _ = Glibc.write(2, bytes.baseAddress, bytes.count) }
     }
 
+    /// The device tree a guest of this machine gets: a pure function of the configuration, so it
+    /// needs no KVM (`vmm run --dump-dtb`). Throws for a configuration `validate` refuses.
+    public func deviceTree() throws -> [UInt8] {
+        try validate()
+        return try makeDeviceTree(for: layout, reserved: [(0, BootLayout.guestLoadBase)])
+    }
+
     /// Checks the layout's values; throws naming the first bad one.
     public func validate() throws(VMMError) {
         let ram = layout.ramSize
         guard ram >= BootLayout.minimumRAM else { throw .memoryTooSmall(requested: ram, minimum: BootLayout.minimumRAM) }
         guard ram % (2 << 20) == 0 else { throw .memoryNotAligned(ram) }
-        let limit = [layout.mmioWindowBase, layout.ecamBase, layout.probeMMIOBase, layout.ioapicBase].min() ?? 0
+        let limit = layout.memoryRegions.dropFirst().map(\.base).min() ?? 0
         guard ram <= limit else { throw .memoryTooLarge(requested: ram, limit: limit) }
-        let regions: [(String, UInt64, UInt64)] = [
-            ("RAM", 0, ram), ("PCI MMIO window", layout.mmioWindowBase, layout.mmioWindowSize),
-            ("ECAM", layout.ecamBase, layout.ecamSize), ("probe MMIO", layout.probeMMIOBase, layout.probeMMIOSize),
-            ("IOAPIC", layout.ioapicBase, 0x1000), ("LAPIC", layout.lapicBase, 0x1000),
-        ]
-        for (i, a) in regions.enumerated() {
-            guard a.2 > 0, a.2 <= 1 << 32, a.1 <= (1 << 32) - a.2 else { throw .layout("\(a.0) at \(hex(a.1)) (\(hex(a.2)) bytes) must lie below 4 GiB") }
-            for b in regions[..<i] where a.1 < b.1 + b.2 && b.1 < a.1 + a.2 {
-                throw .layout("\(a.0) at \(hex(a.1)) overlaps \(b.0) at \(hex(b.1))")
-            }
-        }
+        try Self.checkDisjoint(layout.memoryRegions, space: "guest-physical", end: 1 << 32, endName: "must lie below 4 GiB")
+        try Self.checkDisjoint(layout.portRegions, space: "port", end: 1 << 16, endName: "must lie below port 0x10000")
         guard layout.ecamSize >= 0x10_0000, layout.ecamBase % 0x10_0000 == 0 else {
             throw .layout("ECAM at \(hex(layout.ecamBase)) must be 1 MiB aligned and at least 1 MiB")
         }
@@ -51,6 +49,18 @@ public struct MachineConfiguration: Sendable {
         guard (1...2048).contains(msixVectors) else { throw .layout("MSI-X vector count \(msixVectors) is out of range 1…2048") }
         guard (1...BootLayout.maxVCPUs).contains(layout.vcpuCount) else {
             throw .vcpuCount(requested: layout.vcpuCount, maximum: BootLayout.maxVCPUs)
+        }
+    }
+
+    /// Refuses an empty region, one that runs past `end`, and any two that overlap.
+    private static func checkDisjoint(_ regions: [MachineLayout.Region], space: String, end: UInt64, endName: String) throws(VMMError) {
+        for (i, a) in regions.enumerated() {
+            guard a.size > 0, a.size <= end, a.base <= end - a.size else {
+                throw .layout("\(a.name) at \(hex(a.base)) (\(hex(a.size)) bytes) \(endName)")
+            }
+            for b in regions[..<i] where a.base < b.base + b.size && b.base < a.base + a.size {
+                throw .layout("\(a.name) at \(hex(a.base)) (\(hex(a.size)) bytes) overlaps \(b.name) at \(hex(b.base)) (\(hex(b.size)) bytes)")
+            }
         }
     }
 }
