@@ -13,8 +13,11 @@ import Synchronization
 /// A machine built from a `MachineConfiguration`: KVM VM with in-kernel irqchip, guest RAM, vCPUs,
 /// the port and MMIO buses with the console, exit and probe devices. Load a guest, then `run`.
 ///
-/// A machine runs once: after `run` returns, build a new one for the next run.
-public final class Machine: @unchecked Sendable {
+/// A machine goes through its phases once, in order: built → guest loaded → running → finished.
+/// `load` may be called again until the run starts (the last image wins); `run` before a guest
+/// is loaded fails without using the machine up; after a run, build a new machine for the next.
+/// Every method is safe to call from any thread: the phase and the boot data live in one mutex.
+public final class Machine: Sendable {
     public let configuration: MachineConfiguration
     public var layout: MachineLayout { configuration.layout }
     public let kvm: KVMSystem
@@ -34,13 +37,29 @@ public final class Machine: @unchecked Sendable {
     /// The MSI-X test devices, in slot order (00:01.0, 00:02.0, …).
     public let testDevices: [MSIXTestDevice]
 
+    /// Where a machine is in its life.
+    public enum Phase: Sendable, Equatable {
+        case built
+        case loaded(entry: UInt64)
+        case running
+        case finished
+    }
+
+    /// The phase and what a run starts from, changed together.
+    struct Boot {
+        var phase = Phase.built
+        var deviceTree: [UInt8] = []
+        var deviceTreeAddress: UInt64 = 0
+    }
+
     let completion = Completion()
-    private var entry: UInt64?
-    private var deviceTreeAddress: UInt64 = 0
+    private let boot = Mutex(Boot())
     /// vCPU threads; a vCPU may kick the others while later ones are still being started.
     private let threads = Mutex<[OSThread]>([])
-    private var hasRun = false
     private let statisticsState = Mutex(RunStatistics())
+
+    /// Where the machine is in its life.
+    public var phase: Phase { boot.withLock { $0.phase } }
 
     /// Exit counts and duration of the run, complete once `run` has returned.
     public var statistics: RunStatistics { statisticsState.withLock { $0 } }
@@ -58,7 +77,7 @@ public final class Machine: @unchecked Sendable {
         self.vm = vm
         self.memory = memory
         try vm.setUserMemoryRegion(slot: 0, guestAddress: 0, size: layout.ramSize, host: memory.hostBase)
-        try vm.setTSSAddress(0xFFFB_D000)
+        try vm.setTSSAddress(layout.tssBase)
         try vm.createIRQChip()
         try LongMode.writeTables(into: memory)
 
@@ -99,43 +118,73 @@ public final class Machine: @unchecked Sendable {
         try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: MachineDeviceTree.exitPortCount)
     }
 
-    /// Copies `image` into RAM; every vCPU will start at its entry point.
+    /// Copies `image` into RAM; every vCPU will start at its entry point. Throws
+    /// `VMMError.machinePhase` once the machine is running or has run.
     public func load(_ image: ELFImage, name: String = "guest") throws {
-        try image.load(into: memory, name: name)
-        entry = image.entry
-        try installDeviceTree()
+        let blob = try configuration.deviceTree()
+        try boot.withLock { (b: inout Boot) throws in
+            guard Self.notStarted(b.phase) else { throw VMMError.machinePhase(action: "load a guest", phase: b.phase) }
+            try image.load(into: memory, name: name)
+            try place(blob, in: &b)
+            b.phase = .loaded(entry: image.entry)
+        }
     }
 
     /// The device tree blob describing this machine, as handed to the guest (`--dump-dtb` writes it).
-    public private(set) var deviceTree: [UInt8] = []
+    public var deviceTree: [UInt8] { boot.withLock { $0.deviceTree } }
 
     /// Builds the device tree from the layout, places it in the reserved area and passes its
     /// address in RDI. Called by `load`; call again after attaching devices that change it.
     public func installDeviceTree() throws {
-        let blob = try makeDeviceTree(for: layout, reserved: [(0, BootLayout.guestLoadBase)])
-        try setDeviceTree(blob)
+        try setDeviceTree(try configuration.deviceTree())
     }
 
     /// Places a flattened device tree blob in the reserved area and passes its address in RDI.
+    /// Throws `VMMError.machinePhase` once the machine is running or has run.
     public func setDeviceTree(_ blob: [UInt8]) throws {
+        try boot.withLock { (b: inout Boot) throws in
+            guard Self.notStarted(b.phase) else { throw VMMError.machinePhase(action: "change the device tree", phase: b.phase) }
+            try place(blob, in: &b)
+        }
+    }
+
+    private func place(_ blob: [UInt8], in b: inout Boot) throws {
         guard UInt64(blob.count) <= BootLayout.deviceTreeMaxSize else {
             throw VMMError.layout("device tree of \(blob.count) bytes exceeds the \(BootLayout.deviceTreeMaxSize)-byte area")
         }
         try memory.zero(at: BootLayout.deviceTreeAddress, count: BootLayout.deviceTreeMaxSize)
         try memory.write(blob, at: BootLayout.deviceTreeAddress)
-        deviceTreeAddress = BootLayout.deviceTreeAddress
-        deviceTree = blob
+        b.deviceTreeAddress = BootLayout.deviceTreeAddress
+        b.deviceTree = blob
+    }
+
+    private static func notStarted(_ phase: Phase) -> Bool {
+        switch phase {
+        case .built, .loaded: true
+        case .running, .finished: false
+        }
     }
 
     /// Runs every vCPU on its own thread from the loaded entry point until the guest writes the
     /// exit port, a vCPU fails, or `timeout` seconds pass.
+    ///
+    /// Returns `.hostError` without running when no guest is loaded (the machine stays usable:
+    /// load one and run again) or when the machine is running or has run.
     public func run(timeout: Double) -> RunOutcome {
-        guard !hasRun else { return .hostError("this machine has already run; build a new one") }
-        hasRun = true
-        guard let entry else { return .hostError("no guest loaded") }
+        let start: Result<(entry: UInt64, deviceTree: UInt64), VMMError> = boot.withLock { b in
+            guard case let .loaded(entry) = b.phase else { return .failure(.machinePhase(action: "run", phase: b.phase)) }
+            b.phase = .running
+            return .success((entry, b.deviceTreeAddress))
+        }
+        let entry: UInt64, deviceTreeAddress: UInt64
+        switch start {
+        case let .success(values): (entry, deviceTreeAddress) = values
+        case let .failure(error): return .hostError("\(error)")
+        }
+        defer { boot.withLock { $0.phase = .finished } }
         Self.installKickHandler
         let clock = ContinuousClock()
-        let start = clock.now
+        let started = clock.now
         do {
             for vcpu in vcpus { try LongMode.enter(vcpu, entry: entry, deviceTree: deviceTreeAddress) }
             for vcpu in vcpus {
@@ -152,7 +201,7 @@ public final class Machine: @unchecked Sendable {
             completion.finish(.timeout(seconds: timeout))
             return completion.result ?? .timeout(seconds: timeout)
         }()
-        let elapsed = (clock.now - start).components
+        let elapsed = (clock.now - started).components
         statisticsState.withLock { $0.nanoseconds = elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000 }
         kickAll()
         for thread in threads.withLock({ $0 }) { thread.join() }

@@ -9,6 +9,8 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
     case hostFile(path: String, reason: String)
     case threadCreation(name: String, errno: Int32)
     case layout(String)
+    /// An action the machine's phase does not allow (running twice, loading while running).
+    case machinePhase(action: String, phase: Machine.Phase)
 
     public var description: String {
         switch self {
@@ -28,6 +30,13 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
             "cannot start thread \(name): errno \(errno)"
         case let .layout(message):
             "bad machine layout: \(message)"
+        case let .machinePhase(action, phase):
+            switch phase {
+            case .built: "cannot \(action): no guest is loaded (call load first)"
+            case .loaded: "cannot \(action): a guest is loaded and the machine has not run"
+            case .running: "cannot \(action): the machine is running"
+            case .finished: "cannot \(action): this machine has already run; build a new one"
+            }
         }
     }
 }

@@ -33,9 +33,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         if let dumpDtb {
             do {
-                let vm = try Machine(machine.configuration())
-                try vm.installDeviceTree()
-                try HostFile.write(vm.deviceTree, to: dumpDtb)
+                try HostFile.write(try machine.configuration().deviceTree(), to: dumpDtb)
             } catch {
                 fail("\(error)")
             }

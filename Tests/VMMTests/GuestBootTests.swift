@@ -1,3 +1,6 @@
+import Dispatch
+import Platform
+import Synchronization
 import Testing
 import TestSupport
 import VMM
@@ -94,7 +97,70 @@ import VMM
     }
 }
 
+/// The machine's phases: built → loaded → running → finished, each step checked.
+@Suite(.enabled(if: kvmAvailable)) struct MachinePhaseTests {
+    @Test func runningBeforeLoadingFailsAndLeavesTheMachineUsable() throws {
+        let machine = try Machine(quietConfiguration())
+        #expect(machine.phase == .built)
+        let early = machine.run(timeout: 1)
+        #expect(early == .hostError("cannot run: no guest is loaded (call load first)"))
+        #expect(machine.phase == .built, "a mistaken run does not use the machine up")
+        let image = try ELFImage(bytes: HostFile.read(guest("hello")), name: "hello")
+        try machine.load(image)
+        guard case .loaded = machine.phase else { Issue.record("phase \(machine.phase) after load"); return }
+        #expect(machine.run(timeout: 10) == .guestExit(value: 0))
+        #expect(machine.phase == .finished)
+        #expect(machine.run(timeout: 1) == .hostError("cannot run: this machine has already run; build a new one"))
+        #expect(throws: VMMError.machinePhase(action: "load a guest", phase: .finished)) { try machine.load(image) }
+        #expect(throws: VMMError.machinePhase(action: "change the device tree", phase: .finished)) { try machine.installDeviceTree() }
+    }
+
+    @Test func concurrentRunsStartOneRun() throws {
+        let machine = try Machine(quietConfiguration())
+        try machine.load(ELFImage(bytes: HostFile.read(guest("hello")), name: "hello"))
+        let outcomes = Mutex<[RunOutcome]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            let outcome = machine.run(timeout: 10)
+            outcomes.withLock { $0.append(outcome) }
+        }
+        let all = outcomes.withLock { $0 }
+        #expect(all.filter { $0 == .guestExit(value: 0) }.count == 1, "\(all)")
+        #expect(all.filter { if case .hostError = $0 { true } else { false } }.count == 3, "\(all)")
+    }
+}
+
 @Suite struct MachineConfigurationTests {
+    @Test func everyRegionIsCheckedAgainstEveryOther() {
+        var configuration = MachineConfiguration()
+        configuration.layout.mmioWindowBase = 0xFFF0_0000
+        configuration.layout.mmioWindowSize = 0x10_0000
+        #expect(throws: VMMError.layout("KVM TSS at 0xfffbd000 (0x4000 bytes) overlaps PCI MMIO window at 0xfff00000 (0x100000 bytes)")) {
+            try configuration.validate()
+        }
+        configuration = MachineConfiguration()
+        configuration.layout.probeMMIOBase = 0xFEC0_0000
+        #expect(throws: VMMError.layout("IOAPIC at 0xfec00000 (0x1000 bytes) overlaps probe MMIO at 0xfec00000 (0x1000 bytes)")) {
+            try configuration.validate()
+        }
+        configuration = MachineConfiguration()
+        configuration.layout.consolePort = 0xCFC
+        #expect(throws: VMMError.layout("PCI config ports at 0xcf8 (0x8 bytes) overlaps console at 0xcfc (0x8 bytes)")) {
+            try configuration.validate()
+        }
+        configuration = MachineConfiguration()
+        configuration.layout.ioWindowBase = 0xF000
+        configuration.layout.ioWindowSize = 0x2000
+        #expect(throws: VMMError.layout("PCI I/O window at 0xf000 (0x2000 bytes) must lie below port 0x10000")) {
+            try configuration.validate()
+        }
+        configuration = MachineConfiguration()
+        configuration.layout.exitPort = 0xE2
+        #expect(throws: VMMError.layout("probe ports at 0xe0 (0x4 bytes) overlaps exit port at 0xe2 (0x4 bytes)")) {
+            try configuration.validate()
+        }
+        #expect(throws: Never.self) { try MachineConfiguration().validate() }
+    }
+
     @Test func badSizesAndCountsAreRefusedWithTheValue() {
         var configuration = MachineConfiguration()
         configuration.layout.ramSize = 1 << 20
