@@ -1,7 +1,7 @@
 import CKVM
 
 /// An owned file descriptor, closed exactly once when the last reference goes away.
-public final class FileDescriptor: @unchecked Sendable {
+public final class FileDescriptor: Sendable {
     /// The raw descriptor. Valid for the lifetime of this object.
     public let rawValue: Int32
 

@@ -3,11 +3,15 @@ import CKVM
 /// The vCPU scope: registers, CPUID, LAPIC state and KVM_RUN with its mmap'd `kvm_run` area.
 ///
 /// A vCPU is driven by one thread at a time; only `requestImmediateExit()` may be called from others.
-public final class KVMVCPU: @unchecked Sendable {
+///
+/// Sendable: the fd and the mapping are fixed for the object's life. The `kvm_run` area is written
+/// by KVM and by the one thread that runs the vCPU between two KVM_RUNs; the only other access is
+/// `requestImmediateExit`, a single byte KVM itself expects other threads to set.
+public final class KVMVCPU: Sendable {
     public let id: Int
     public let fd: FileDescriptor
     /// The shared `kvm_run` area (KVM_GET_VCPU_MMAP_SIZE bytes), mapped for the vCPU's lifetime.
-    let runArea: UnsafeMutablePointer<kvm_run>
+    nonisolated(unsafe) let runArea: UnsafeMutablePointer<kvm_run>
     private let runSize: Int
 
     init(id: Int, fd: FileDescriptor, runSize: Int) throws {

@@ -5,11 +5,15 @@ import TextFormat
 ///
 /// Every access by guest-physical address is bounds-checked with overflow-safe arithmetic and
 /// throws `GuestMemoryError` when it leaves RAM.
-public final class GuestMemory: @unchecked Sendable {
+///
+/// Sendable: the mapping is made once and never moves or shrinks while the object lives. Its bytes
+/// are shared with the guest's vCPUs, which change them whenever they like, like any RAM; the VMM
+/// writes them only while loading (before vCPUs run) and reads them through bounds-checked copies.
+public final class GuestMemory: Sendable {
     /// Bytes of RAM.
     public let size: UInt64
     /// Host address of guest-physical 0. Valid until this object is gone.
-    public let hostBase: UnsafeMutableRawPointer
+    public nonisolated(unsafe) let hostBase: UnsafeMutableRawPointer
 
     /// Maps `size` bytes (a positive multiple of 4 KiB) of zeroed anonymous memory.
     public init(size: UInt64) throws {

@@ -2,15 +2,16 @@
 import Glibc
 #endif
 import KVM
+import Synchronization
 
 /// A device backend on its own thread: it waits on one doorbell eventfd per vector (written by
 /// KVM ioeventfds when the guest writes DOORBELL[v], with no vCPU exit) and raises each rung
 /// vector through `raise(vector, count)`.
-final class DoorbellBackend: @unchecked Sendable {
+final class DoorbellBackend: Sendable {
     /// Doorbell eventfds by vector; nil where the vector has none (its doorbell is served by an exit).
     let doorbells: [EventFD?]
     private let stopEvent: EventFD
-    private var thread: OSThread?
+    private let thread = Mutex<OSThread?>(nil)
 
     /// Makes eventfds for vectors 0..<count.
     init(count: Int) throws {
@@ -20,16 +21,17 @@ final class DoorbellBackend: @unchecked Sendable {
 
     /// Starts the backend thread, which calls `raise(vector, count)` for each rung doorbell.
     func start(name: String, raise: @escaping @Sendable (Int, UInt64) -> Void) throws {
-        guard thread == nil else { return }
-        thread = try OSThread(name: name) { [self] in run(raise) }
+        try thread.withLock { (t: inout OSThread?) throws(VMMError) in
+            guard t == nil else { return }
+            t = try OSThread(name: name) { [self] in run(raise) }
+        }
     }
 
     /// Stops and joins the backend thread. Idempotent.
     func stop() {
-        guard let thread else { return }
+        guard let running = thread.withLock({ t in defer { t = nil }; return t }) else { return }
         try? stopEvent.signal()
-        thread.join()
-        self.thread = nil
+        running.join()
     }
 
     private func run(_ raise: @Sendable (Int, UInt64) -> Void) {

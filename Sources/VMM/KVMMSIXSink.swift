@@ -7,7 +7,7 @@ import Synchronization
 /// held in a masked vector's eventfd into pending bits.
 ///
 /// Called only from inside the `MSIXDevice` operation that holds the device's lock.
-final class KVMMSIXSink: MSIXInterruptSink, @unchecked Sendable {
+final class KVMMSIXSink: MSIXInterruptSink, Sendable {
     let router: MSIVectorRouter
     private let log: @Sendable (String) -> Void
     private let name: String

@@ -5,11 +5,11 @@ import Glibc
 /// A pthread mutex with one condition variable (on the monotonic clock): for the few places that
 /// must block an OS thread until another changes shared state (the end of a run, console output).
 ///
-/// `@unchecked Sendable` is safe: the mutex and condition are made once, never move (they live in
-/// their own allocations), and pthreads synchronises every use of them.
-final class Monitor: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+/// Sendable: the mutex and condition are made once, never move (they live in allocations of
+/// their own), and pthreads synchronises every use of them.
+final class Monitor: Sendable {
+    private nonisolated(unsafe) let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private nonisolated(unsafe) let condition: UnsafeMutablePointer<pthread_cond_t>
 
     init() {
         mutex = .allocate(capacity: 1)

@@ -1,13 +1,15 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// A dedicated OS thread (pthread) running one closure: vCPU loops and device backends block in
 /// the kernel, so they never run on Swift concurrency's cooperative pool.
-final class OSThread: @unchecked Sendable {
-    private var handle = pthread_t()
+final class OSThread: Sendable {
+    /// Written once by `pthread_create` in `init`, before the object is shared; read-only after.
+    private nonisolated(unsafe) var handle = pthread_t()
     private let body: @Sendable () -> Void
-    private var joined = false
+    private let joined = Atomic<Bool>(false)
 
     /// Starts `body` on a new thread; `name` is used in error messages.
     init(name: String, _ body: @escaping @Sendable () -> Void) throws(VMMError) {
@@ -29,10 +31,9 @@ final class OSThread: @unchecked Sendable {
         _ = pthread_kill(handle, signal)
     }
 
-    /// Waits for the thread to finish. Call at most once.
+    /// Waits for the thread to finish. Later calls (from any thread) return at once.
     func join() {
-        guard !joined else { return }
-        joined = true
+        guard !joined.exchange(true, ordering: .acquiringAndReleasing) else { return }
         _ = pthread_join(handle, nil)
     }
 }
