@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import TextFormat
 
@@ -7,7 +10,9 @@ import TextFormat
 /// device only when it lies wholly inside the device's range. Unclaimed reads return all ones and
 /// unclaimed writes are dropped; both are counted and logged at a limited rate.
 /// Registration may happen while vCPUs run (BAR relocation): the map is behind a mutex held only
-/// for the lookup, never while a device handler runs.
+/// for the lookup, never while a device handler runs. Each range counts the accesses running in
+/// it, so `unregister` can wait until none is: once it returns, the device gets no more calls
+/// through that range.
 public final class Bus: Sendable {
     /// One registered range. `last` is inclusive so a range may end at the top of the address space.
     public struct Range: Sendable, Equatable, CustomStringConvertible {
@@ -17,10 +22,18 @@ public final class Bus: Sendable {
         public var description: String { "[\(hex(base))…\(hex(last))]" }
     }
 
-    struct Entry {
+    final class Entry: Sendable {
         let range: Range
         let name: String
         let device: any BusDevice
+        /// Accesses found in this range and not yet returned from the device.
+        let inFlight = Atomic<Int>(0)
+
+        init(range: Range, name: String, device: any BusDevice) {
+            self.range = range
+            self.name = name
+            self.device = device
+        }
     }
 
     /// "port" or "MMIO", for messages.
@@ -55,15 +68,21 @@ public final class Bus: Sendable {
         }
     }
 
-    /// Removes the range that starts at `base`. Returns whether there was one.
+    /// Removes the range that starts at `base`, then waits until every access that found it
+    /// before has returned from the device. Returns whether there was one.
+    ///
+    /// Must not be called from inside an access to the same range (it would wait for itself).
     @discardableResult
     public func unregister(base: UInt64) -> Bool {
-        entries.withLock { list in
+        let removed: Entry? = entries.withLock { list in
             let index = Self.insertionIndex(list, base)
-            guard index < list.count, list[index].range.base == base else { return false }
-            list.remove(at: index)
-            return true
+            guard index < list.count, list[index].range.base == base else { return nil }
+            return list.remove(at: index)
         }
+        guard let removed else { return false }
+        // Accesses are short (a device handler on the exit path): yield until they are done.
+        while removed.inFlight.load(ordering: .acquiring) > 0 { sched_yield() }
+        return true
     }
 
     /// The ranges in address order, with the names they were registered under.
@@ -77,8 +96,9 @@ public final class Bus: Sendable {
     /// Reads `size` bytes at `address`: the device's value, or all ones when no device claims it.
     @inline(__always)
     public func read(_ address: UInt64, size: Int) -> UInt64 {
-        if let (device, offset) = lookup(address, size: size) {
-            return device.read(offset: offset, size: size) & allOnes(size: size)
+        if let (entry, offset) = lookup(address, size: size) {
+            defer { entry.inFlight.subtract(1, ordering: .releasing) }
+            return entry.device.read(offset: offset, size: size) & allOnes(size: size)
         }
         unclaimed("read", address, size, 0)
         return allOnes(size: size)
@@ -87,16 +107,18 @@ public final class Bus: Sendable {
     /// Writes `size` bytes of `value` at `address`; dropped when no device claims it.
     @inline(__always)
     public func write(_ address: UInt64, size: Int, value: UInt64) {
-        if let (device, offset) = lookup(address, size: size) {
-            device.write(offset: offset, size: size, value: value & allOnes(size: size))
+        if let (entry, offset) = lookup(address, size: size) {
+            defer { entry.inFlight.subtract(1, ordering: .releasing) }
+            entry.device.write(offset: offset, size: size, value: value & allOnes(size: size))
             return
         }
         unclaimed("write", address, size, value)
     }
 
-    /// The device whose range holds all of [address, address + size), and the offset into it.
+    /// The range holding all of [address, address + size), counted as in flight (the caller
+    /// subtracts 1 when the device returns), and the offset into it.
     @inline(__always)
-    func lookup(_ address: UInt64, size: Int) -> (any BusDevice, UInt64)? {
+    func lookup(_ address: UInt64, size: Int) -> (Entry, UInt64)? {
         entries.withLock { list in
             // Binary search for the last range with base <= address.
             var low = 0, high = list.count
@@ -108,7 +130,10 @@ public final class Bus: Sendable {
             let entry = list[low - 1]
             let (accessLast, overflow) = address.addingReportingOverflow(UInt64(max(1, size)) - 1)
             guard !overflow, accessLast <= entry.range.last else { return nil }
-            return (entry.device, address - entry.range.base)
+            // Counted under the map's lock: an `unregister` that removes the entry after this
+            // sees the count and waits for it.
+            entry.inFlight.add(1, ordering: .relaxed)
+            return (entry, address - entry.range.base)
         }
     }
 

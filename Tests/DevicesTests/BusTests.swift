@@ -1,6 +1,11 @@
+import Dispatch
 import Devices
 import Synchronization
 import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A device that answers reads with a value made of the offset and records writes.
 final class RecordingDevice: BusDevice {
@@ -92,6 +97,50 @@ final class RecordingDevice: BusDevice {
         #expect(bus.unregister(base: 0x1000))
         #expect(bus.read(0x1000, size: 4) == 0xFFFF_FFFF)
         try bus.register(RecordingDevice(), name: "again", base: 0x1000, size: 0x10)
+    }
+
+    /// A device whose reads wait until the test lets them go.
+    final class GateDevice: BusDevice {
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let calls = Atomic<Int>(0)
+        func read(offset: UInt64, size: Int) -> UInt64 {
+            calls.add(1, ordering: .relaxed)
+            entered.signal()
+            release.wait()
+            return 0x55
+        }
+        func write(offset: UInt64, size: Int, value: UInt64) { calls.add(1, ordering: .relaxed) }
+    }
+
+    @Test func unregisterWaitsForAnAccessAlreadyInTheDevice() throws {
+        let bus = Bus(spaceName: "MMIO")
+        let device = GateDevice()
+        try bus.register(device, name: "gate", base: 0x1000, size: 0x10)
+        let value = Atomic<UInt64>(0)
+        let reader = TestThreads(1) { _ in value.store(bus.read(0x1000, size: 4), ordering: .relaxed) }
+        device.entered.wait()
+        let returned = Atomic<Bool>(false), unregistered = Atomic<Bool>(false)
+        let remover = TestThreads(1) { _ in
+            unregistered.store(bus.unregister(base: 0x1000), ordering: .relaxed)
+            returned.store(true, ordering: .releasing)
+        }
+        // The range leaves the map at once, but unregister must not return while the read is
+        // still inside the device.
+        while !bus.ranges.isEmpty { sched_yield() }
+        usleep(200_000)
+        let returnedEarly = returned.load(ordering: .acquiring)
+        #expect(!returnedEarly, "unregister returned with an access in the device")
+        #expect(bus.read(0x1000, size: 4) == 0xFFFF_FFFF, "new accesses no longer find the range")
+        device.release.signal()
+        remover.join()
+        reader.join()
+        let wasRegistered = unregistered.load(ordering: .acquiring)
+        let readValue = value.load(ordering: .relaxed)
+        let calls = device.calls.load(ordering: .relaxed)
+        #expect(wasRegistered)
+        #expect(readValue == 0x55)
+        #expect(calls == 1, "no call reached the device after unregister returned")
     }
 
     @Test func lookupFindsEveryRangeAmongMany() throws {

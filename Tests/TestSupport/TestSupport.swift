@@ -20,3 +20,38 @@ public struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Threads of their own for concurrency tests (Dispatch's pool may start a block late, or not
+/// at all while its threads are blocked): `body(i)` runs on thread i of `count`, all at once.
+public final class TestThreads: Sendable {
+    private nonisolated(unsafe) var handles: [pthread_t] = []
+
+    public init(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        for index in 0..<count {
+            let box = Unmanaged.passRetained(Body { body(index) }).toOpaque()
+            var handle = pthread_t()
+            let r = pthread_create(&handle, nil, { raw in
+                let work = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
+                work.run()
+                return nil
+            }, box)
+            precondition(r == 0, "pthread_create failed: \(r)")
+            handles.append(handle)
+        }
+    }
+
+    /// Waits for every thread to finish. Call once, from the thread that made them.
+    public func join() {
+        for handle in handles { pthread_join(handle, nil) }
+        handles = []
+    }
+
+    private final class Body: Sendable {
+        let run: @Sendable () -> Void
+        init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    }
+}
