@@ -12,6 +12,8 @@ public final class GSIRouteTable: Sendable {
     struct State: ~Copyable {
         var table: GSIRoutingTable
         var free: [UInt32] = []
+        /// Whether each GSI handed out so far (index gsi - firstMSIGSI) is allocated now.
+        var allocated: [Bool] = []
         var nextUnused: UInt32
         var dirty = false
         var commits = 0
@@ -38,25 +40,40 @@ public final class GSIRouteTable: Sendable {
     /// Takes a free GSI for a new MSI route.
     public func allocate() throws(InterruptError) -> UInt32 {
         try state.withLock { (s: inout State) throws(InterruptError) -> UInt32 in
-            if let gsi = s.free.popLast() { return gsi }
+            if let gsi = s.free.popLast() {
+                s.allocated[Int(gsi - Self.firstMSIGSI)] = true
+                return gsi
+            }
             guard Int(s.nextUnused - Self.firstMSIGSI) < capacity else { throw .routesExhausted(capacity: capacity) }
             defer { s.nextUnused += 1 }
+            s.allocated.append(true)
             return s.nextUnused
         }
     }
 
     /// Returns `gsi` to the allocator and drops its route (committed with the next batch).
-    public func free(_ gsi: UInt32) {
-        state.withLock { s in
+    /// Refuses a GSI that is not allocated (never handed out, or freed already): freeing it
+    /// twice would let two vectors share it.
+    public func free(_ gsi: UInt32) throws(InterruptError) {
+        try state.withLock { (s: inout State) throws(InterruptError) in
+            let index = Int(gsi) - Int(Self.firstMSIGSI)
+            guard index >= 0, index < s.allocated.count, s.allocated[index] else { throw .gsiNotAllocated(gsi) }
+            s.allocated[index] = false
             if s.table.removeMSI(gsi: gsi) { s.dirty = true }
             s.free.append(gsi)
         }
     }
 
-    /// Points `gsi` at an MSI message (committed with the next batch).
-    public func setRoute(_ gsi: UInt32, address: UInt64, data: UInt32) {
-        state.withLock { s in
-            // The GSI came from `allocate`, which never hands out more than the table holds.
+    /// MSI GSIs allocated now.
+    public var allocatedCount: Int { state.withLock { s in s.allocated.lazy.filter { $0 }.count } }
+
+    /// Points `gsi` at an MSI message (committed with the next batch). Refuses a GSI that is
+    /// not allocated.
+    public func setRoute(_ gsi: UInt32, address: UInt64, data: UInt32) throws(InterruptError) {
+        try state.withLock { (s: inout State) throws(InterruptError) in
+            let index = Int(gsi) - Int(Self.firstMSIGSI)
+            guard index >= 0, index < s.allocated.count, s.allocated[index] else { throw .gsiNotAllocated(gsi) }
+            // Allocated GSIs never outnumber the table's room, so this cannot fail.
             if s.table.setMSI(gsi: gsi, address: address, data: data) { s.dirty = true }
         }
     }

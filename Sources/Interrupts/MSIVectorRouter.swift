@@ -51,7 +51,7 @@ public final class MSIVectorRouter: Sendable {
         state.withLock { s in
             for (index, v) in s.vectors.enumerated() {
                 if v.attached, let gsi = v.gsi { try? vm.detachIRQFD(eventfds[index], gsi: gsi) }
-                if let gsi = v.gsi { routes.free(gsi) }
+                if let gsi = v.gsi { try? routes.free(gsi) }
                 s.vectors[index].attached = false
             }
         }
@@ -75,7 +75,7 @@ public final class MSIVectorRouter: Sendable {
             s.vectors[vector].gsi = gsi
             return gsi
         }
-        routes.setRoute(gsi, address: address, data: data)
+        try routes.setRoute(gsi, address: address, data: data)
         state.withLock { s in
             s.vectors[vector].inUse = true
             s.attachQueue.append(vector)

@@ -28,6 +28,22 @@ func makeVM() throws -> KVMVirtualMachine {
         #expect(table.commitCount == 1, "nothing changed, nothing sent")
     }
 
+    @Test func aGSIFreedTwiceIsRefusedSoNoTwoVectorsShareIt() throws {
+        let table = GSIRouteTable(vm: try makeVM())
+        let a = try table.allocate()
+        try table.setRoute(a, address: 0xFEE0_0000, data: 0x40)
+        try table.free(a)
+        #expect(throws: InterruptError.gsiNotAllocated(a)) { try table.free(a) }
+        #expect(throws: InterruptError.gsiNotAllocated(a)) { try table.setRoute(a, address: 0xFEE0_0000, data: 0x41) }
+        #expect(throws: InterruptError.gsiNotAllocated(5)) { try table.free(5) }
+        #expect(throws: InterruptError.gsiNotAllocated(4000)) { try table.free(4000) }
+        let b = try table.allocate()
+        let c = try table.allocate()
+        #expect(b != c, "the one free GSI went to one of them only")
+        #expect(table.allocatedCount == 2)
+        #expect(table.msiRoutes.isEmpty)
+    }
+
     @Test func releasedVectorsLeaveTheTableAndDetachAtOnce() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
