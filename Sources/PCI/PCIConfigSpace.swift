@@ -41,14 +41,14 @@ public struct PCIConfigSpace: Sendable {
 
     /// Sets the writable mask of `size` bytes at `offset`.
     public mutating func setWritable(_ offset: Int, size: Int, mask: UInt32) {
-        for i in 0..<size where offset + i < Self.size {
+        for i in 0..<size where offset + i >= 0 && offset + i < Self.size {
             writable[offset + i] = UInt8(truncatingIfNeeded: mask >> (8 * UInt32(i)))
         }
     }
 
     /// Sets the write-1-to-clear mask of `size` bytes at `offset`.
     public mutating func setWriteOneToClear(_ offset: Int, size: Int, mask: UInt32) {
-        for i in 0..<size where offset + i < Self.size {
+        for i in 0..<size where offset + i >= 0 && offset + i < Self.size {
             writeOneToClear[offset + i] = UInt8(truncatingIfNeeded: mask >> (8 * UInt32(i)))
         }
     }

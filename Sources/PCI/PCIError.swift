@@ -10,6 +10,9 @@ public enum PCIError: Error, Equatable, CustomStringConvertible {
     case noRoomForCapability(length: Int)
     case slotTaken(PCIAddress)
     case slotOutOfRange(Int)
+    case functionOutOfRange(Int)
+    case functionAttached(name: String)
+    case badWindow(name: String, base: UInt64, size: UInt64)
     case windowExhausted(size: UInt64, window: String)
 
     public var description: String {
@@ -26,6 +29,10 @@ public enum PCIError: Error, Equatable, CustomStringConvertible {
         case let .noRoomForCapability(length): return "no room left for a \(length)-byte capability"
         case let .slotTaken(address): return "PCI slot \(address) is already taken"
         case let .slotOutOfRange(device): return "PCI device number \(device) is out of range 0…31"
+        case let .functionOutOfRange(function): return "PCI function number \(function) is out of range 0…7"
+        case let .functionAttached(name): return "PCI function \(name) is already attached"
+        case let .badWindow(name, base, size):
+            return "PCI \(name) window at \(hex(base)) (\(hex(size)) bytes) is empty or runs past the end of its space"
         case let .windowExhausted(size, window): return "no room for a BAR of \(hex(size)) bytes in the \(window) window"
         }
     }

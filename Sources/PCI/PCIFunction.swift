@@ -28,6 +28,8 @@ public final class PCIFunction: Sendable {
         var config = PCIConfigSpace()
         var bars = [PCIBarDefinition?](repeating: nil, count: 6)
         var mapped = [UInt64?](repeating: nil, count: 6)
+        /// What the root assigned each BAR when it attached the function (given back on detach).
+        var assigned = [UInt64?](repeating: nil, count: 6)
         var capabilities: [Capability] = []
     }
 
@@ -199,12 +201,47 @@ public final class PCIFunction: Sendable {
     }
 
     /// Brings every BAR's bus mapping in line with its register and the Command decode bits.
-    func updateMappings() {
-        mappingLock.withLock { _ in applyMappings() }
+    /// When a range went away, the root retries mappings it refused before (an overlap may be
+    /// gone); `retrying` keeps a retry that fails again from logging again.
+    func updateMappings(retrying: Bool = false) {
+        let freed = mappingLock.withLock { _ in applyMappings(retrying: retrying) }
+        if freed, let attachment = attachment.withLock({ $0 }) { attachment.rangesFreed() }
     }
 
-    private func applyMappings() {
-        guard let attachment = attachment.withLock({ $0 }), let model else { return }
+    /// Whether a BAR is decoding at a valid address but not mapped (its range was refused).
+    var hasRefusedMapping: Bool {
+        state.withLock { s in (0..<6).contains { s.mapped[$0] == nil && decodedAddress($0, in: s) != nil } }
+    }
+
+    /// Unmaps every BAR (waiting for accesses in flight) and forgets the buses: the root calls
+    /// this when it detaches the function.
+    func detachFromBuses() {
+        mappingLock.withLock { _ in
+            guard let attachment = attachment.withLock({ a in defer { a = nil }; return a }) else { return }
+            let mapped: [(Int, UInt64, PCIBarDefinition)] = state.withLock { s in
+                defer { s.mapped = Array(repeating: nil, count: 6) }
+                return (0..<6).compactMap { i in s.mapped[i].flatMap { m in s.bars[i].map { (i, m, $0) } } }
+            }
+            for (index, address, bar) in mapped {
+                (bar.kind == .io ? attachment.portBus : attachment.mmioBus)?.unregister(base: address)
+                model?.barMoved(index, to: nil)
+            }
+        }
+    }
+
+    /// The address the root assigned BAR `index` at attach time.
+    func assignedAddress(ofBar index: Int) -> UInt64? {
+        guard (0..<6).contains(index) else { return nil }
+        return state.withLock { $0.assigned[index] }
+    }
+
+    func recordAssignedAddress(_ address: UInt64, ofBar index: Int) {
+        state.withLock { $0.assigned[index] = address }
+    }
+
+    /// Returns whether a range was unregistered.
+    private func applyMappings(retrying: Bool) -> Bool {
+        guard let attachment = attachment.withLock({ $0 }), let model else { return false }
         let moves: [(Int, UInt64?, UInt64?, PCIBarDefinition)] = state.withLock { s in
             (0..<6).compactMap { i in
                 guard let bar = s.bars[i] else { return nil }
@@ -212,21 +249,26 @@ public final class PCIFunction: Sendable {
                 return wanted == s.mapped[i] ? nil : (i, s.mapped[i], wanted, bar)
             }
         }
+        var freed = false
         for (index, old, new, bar) in moves {
             guard let bus = bar.kind == .io ? attachment.portBus : attachment.mmioBus else { continue }
-            if let old { bus.unregister(base: old) }
+            if let old {
+                bus.unregister(base: old)
+                freed = true
+            }
             var placed: UInt64? = nil
             if let new {
                 do {
                     try bus.register(PCIBarRegion(model: model, bar: index), name: "\(name) BAR\(index)", base: new, size: bar.size)
                     placed = new
                 } catch {
-                    attachment.log("\(name): BAR\(index) not mapped: \(error)")
+                    if !retrying { attachment.log("\(name): BAR\(index) not mapped: \(error)") }
                 }
             }
             state.withLock { $0.mapped[index] = placed }
-            model.barMoved(index, to: placed)
+            if placed != old { model.barMoved(index, to: placed) }
         }
+        return freed
     }
 
     private static func capability(covering offset: Int, in s: State) -> Capability? {
@@ -243,4 +285,19 @@ struct PCIAttachment: Sendable {
     weak var portBus: Bus?
     weak var mmioBus: Bus?
     let log: @Sendable (String) -> Void
+    /// Told when a function unmapped a range, so refused mappings elsewhere can be retried.
+    let rangesFreed = PCIRangesFreed()
+
+    init(portBus: Bus, mmioBus: Bus, log: @escaping @Sendable (String) -> Void) {
+        self.portBus = portBus
+        self.mmioBus = mmioBus
+        self.log = log
+    }
+}
+
+/// A callback set once the root exists (it captures the root weakly).
+final class PCIRangesFreed: Sendable {
+    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+    func set(_ action: @escaping @Sendable () -> Void) { self.action.withLock { $0 = action } }
+    func callAsFunction() { action.withLock { $0 }?() }
 }

@@ -101,7 +101,7 @@ public final class Machine: Sendable {
         try portBus.register(console, name: "console (8250)", base: UInt64(layout.consolePort), size: MachineDeviceTree.consolePortCount)
         try portBus.register(portProbe, name: "probe ports", base: UInt64(layout.probePort), size: MachineDeviceTree.probePortCount)
         try mmioBus.register(mmioProbe, name: "probe MMIO", base: layout.probeMMIOBase, size: layout.probeMMIOSize)
-        pci = PCIRoot(portBus: portBus, mmioBus: mmioBus, mmioWindow: (layout.mmioWindowBase, layout.mmioWindowSize),
+        pci = try PCIRoot(portBus: portBus, mmioBus: mmioBus, mmioWindow: (layout.mmioWindowBase, layout.mmioWindowSize),
                       ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: limitedLog)
         try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
         try mmioBus.register(PCIECAMWindow(root: pci), name: "PCI ECAM", base: layout.ecamBase, size: layout.ecamSize)

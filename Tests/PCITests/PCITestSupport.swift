@@ -26,7 +26,7 @@ struct PCITestBed {
     static let ecamBase: UInt64 = 0xE000_0000
 
     init() {
-        root = PCIRoot(portBus: portBus, mmioBus: mmioBus, mmioWindow: (0xC000_0000, 0x2000_0000), ioWindow: (0xC000, 0x4000), log: { _ in })
+        root = try! PCIRoot(portBus: portBus, mmioBus: mmioBus, mmioWindow: (0xC000_0000, 0x2000_0000), ioWindow: (0xC000, 0x4000), log: { _ in })
         ports = PCIConfigPorts(root: root)
         ecam = PCIECAMWindow(root: root)
         try! portBus.register(ports, name: "pci config", base: 0xCF8, size: 8)
