@@ -10,11 +10,14 @@ import Testing
 @Suite struct ConsoleOutputTests {
     /// A pipe; `read` drains it to the end after the write side is closed.
     final class Pipe: @unchecked Sendable {
-        var fds: [Int32] = [0, 0]
+        private var fds: [Int32] = [-1, -1]
         init() { _ = pipe(&fds) }
         var readEnd: Int32 { fds[0] }
         var writeEnd: Int32 { fds[1] }
-        func closeWrite() { close(fds[1]) }
+        /// Each end is closed once: tests run in parallel, and a second close of a number could
+        /// close another test's descriptor that reused it.
+        func closeRead() { if fds[0] >= 0 { close(fds[0]); fds[0] = -1 } }
+        func closeWrite() { if fds[1] >= 0 { close(fds[1]); fds[1] = -1 } }
         func readAll(delayPerChunk: UInt32 = 0) -> [UInt8] {
             var all: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 4096)
@@ -26,7 +29,7 @@ import Testing
             }
             return all
         }
-        deinit { close(fds[0]) }
+        deinit { closeRead(); closeWrite() }
     }
 
     func lines(_ count: Int) -> [UInt8] {
@@ -67,7 +70,7 @@ import Testing
 
     @Test func outputToAClosedDescriptorIsCountedAsLostAndDoesNotBlock() {
         let pipe = Pipe()
-        close(pipe.readEnd)
+        pipe.closeRead()
         signal(SIGPIPE, SIG_IGN)
         let console = ConsoleDevice(output: ConsoleOutput(fd: pipe.writeEnd, capacity: 64))
         let text = lines(10)
