@@ -2,10 +2,15 @@
  * device tree) moves the table and the PBA: entries programmed before the move and a pending bit
  * read back at the new address, the old address reads all ones and ignores writes, and vectors
  * programmed through the new address deliver. BAR1 then moves back through CF8, and moving BAR0
- * moves the registers and the doorbells (ioeventfds) with it. vCPU 0 only. */
+ * moves the registers and the doorbells (ioeventfds) with it. vCPU 0 only.
+ *
+ * RAISE and an unmask are synchronous (sent with KVM_SIGNAL_MSI, or pended, inside the write's
+ * exit): judged at once with the device counters. RAISE_BACKEND through the irqfd and DOORBELL
+ * (served by the backend thread) are judged after a quiet window (MSIX_QUIET_US). */
 #include "msix.h"
 
 static struct msix_dev d;
+static struct msixdev_counts want; /* the device counters as they must read */
 
 static uint64_t free_block(uint64_t size, const char *what)
 {
@@ -38,8 +43,9 @@ void guest_main(unsigned cpu, const void *fdt)
     msix_program(&d, 0, 0, 0x30);
     msix_enable(&d, 1);
     msix_raise(&d, 0); /* masked: pends */
-    delay_us(MSIX_SETTLE_US);
+    want.pended++;
     msix_expect_pending(&d, 0, 1, "msix-relocate: vector 0 pending before the move");
+    msix_expect_counts(&d, &want, "msix-relocate: the masked raise pends");
 
     /* ---- Move BAR1 -------------------------------------------------------------------- */
     struct pci_bar bar;
@@ -65,17 +71,25 @@ void guest_main(unsigned cpu, const void *fdt)
     mmio_write32(old_table + MSIX_ENTRY_DATA, 0x99);
     mmio_write32(old_table + MSIX_ENTRY_CTRL, 0);
     expect_entry(0, 0x30, MSIX_CTRL_MASKED, "writes to the old address do not reach the table");
+    msix_expect_deliveries_now(0x30, 0, "msix-relocate: writes to the old table address deliver nothing");
+    msix_expect_counts(&d, &want, "msix-relocate: writes to the old table address send nothing");
     printf("msix-relocate: old table/PBA address reads all ones and ignores writes\n");
 
     msix_unmask(&d, 0);
-    msix_expect_deliveries(0x30, 1, "msix-relocate: unmask through the new address delivers the pending vector once");
+    want.signaled++;
+    msix_expect_deliveries_now(0x30, 1, "msix-relocate: unmask through the new address delivers the pending vector once");
+    msix_expect_counts(&d, &want, "msix-relocate: the unmask sends the pending vector once");
     msix_expect_pending(&d, 0, 0, "msix-relocate: the PBA bit clears at the new address");
     msix_raise(&d, 0);
-    msix_expect_deliveries(0x30, 2, "msix-relocate: RAISE after the move delivers once");
+    want.signaled++;
+    msix_expect_deliveries_now(0x30, 2, "msix-relocate: RAISE after the move delivers once");
+    msix_expect_counts(&d, &want, "msix-relocate: RAISE after the move is sent once");
     msix_set_data(&d, 0, 0x31);
     msix_raise_backend(&d, 0);
+    want.backend++;
     msix_expect_deliveries(0x31, 1, "msix-relocate: retarget through the new address, RAISE_BACKEND delivers on it");
-    msix_expect_deliveries(0x30, 2, "msix-relocate: nothing more on the old IDT vector after the retarget");
+    msix_expect_deliveries_now(0x30, 2, "msix-relocate: nothing more on the old IDT vector after the retarget");
+    msix_expect_counts(&d, &want, "msix-relocate: RAISE_BACKEND goes through the irqfd");
     printf("msix-relocate: vectors programmed through the new address deliver\n");
 
     /* ---- BAR1 back through CF8 -------------------------------------------------------- */
@@ -87,7 +101,9 @@ void guest_main(unsigned cpu, const void *fdt)
     if (mmio_read32(target + MSIX_ENTRY_DATA) != 0xFFFFFFFFu)
         guest_fail("msix-relocate: the second BAR1 address still reads the table after moving back");
     msix_raise(&d, 0);
-    msix_expect_deliveries(0x31, 2, "msix-relocate: delivers after BAR1 moved back");
+    want.signaled++;
+    msix_expect_deliveries_now(0x31, 2, "msix-relocate: delivers after BAR1 moved back");
+    msix_expect_counts(&d, &want, "msix-relocate: RAISE after BAR1 moved back is sent once");
 
     /* ---- Move BAR0 (registers and doorbells) ------------------------------------------ */
     uint64_t old_regs = d.regs;
@@ -99,13 +115,21 @@ void guest_main(unsigned cpu, const void *fdt)
     if (mmio_read32(old_regs + MSIXDEV_MAGIC) != 0xFFFFFFFFu)
         guest_fail("msix-relocate: the old BAR0 address still reads the registers");
     msix_raise(&d, 0);
-    msix_expect_deliveries(0x31, 3, "msix-relocate: RAISE at the new BAR0 address delivers");
-    uint32_t expect31 = 3;
+    want.signaled++;
+    msix_expect_deliveries_now(0x31, 3, "msix-relocate: RAISE at the new BAR0 address delivers");
+    msix_expect_counts(&d, &want, "msix-relocate: RAISE at the new BAR0 address is sent once");
     if (d.features & MSIXDEV_FEATURE_DOORBELL) {
+        /* A doorbell still registered at the old address would be served by the backend thread
+         * like the new one rung after it: wait until the backend served the new ring, then a quiet
+         * window; COUNT_BACKEND and the deliveries must show the one ring only. */
         mmio_write32(old_regs + MSIXDEV_DOORBELL(0), 1);
-        msix_expect_deliveries(0x31, expect31, "msix-relocate: a write to the old doorbell address delivers nothing");
         msix_doorbell(&d, 0);
-        msix_expect_deliveries(0x31, ++expect31, "msix-relocate: DOORBELL at the new BAR0 address delivers");
+        want.backend++;
+        if (!msix_wait_counter(&d, MSIXDEV_COUNT_BACKEND, want.backend, MSIX_WAIT_US))
+            guest_failf("msix-relocate: DOORBELL at the new BAR0 address not served (COUNT_BACKEND %u, expected %u)",
+                        msixdev_read(&d, MSIXDEV_COUNT_BACKEND), want.backend);
+        msix_expect_deliveries(0x31, 4, "msix-relocate: DOORBELL at the new BAR0 address delivers, the old one nothing");
+        msix_expect_counts(&d, &want, "msix-relocate: only the doorbell at the new BAR0 address reaches the backend");
         printf("msix-relocate: BAR0 moved 0x%llx -> 0x%llx: registers and doorbells follow\n",
                (unsigned long long)old_regs, (unsigned long long)regs);
     } else {
@@ -114,6 +138,7 @@ void guest_main(unsigned cpu, const void *fdt)
     }
 
     msix_expect_counter(&d, MSIXDEV_COUNT_DROPPED, 0, "msix-relocate: nothing dropped");
+    msix_expect_counts(&d, &want, "msix-relocate: counters at the end");
     printf("msix-relocate: all checks passed\n");
     guest_pass();
 }

@@ -3,17 +3,47 @@
  * vCPU 1 enables its LAPIC and idles with interrupts on; vCPU 0 drives the device and checks the
  * per-vCPU counters through RAISE, RAISE_BACKEND and DOORBELL, moving vector 0's destination while
  * unmasked and while masked (pending), with vector 1 (if the device has 2 vectors) aimed at the
- * other vCPU at the same time. */
+ * other vCPU at the same time.
+ *
+ * Judging: a delivery to vCPU 1 is taken when vCPU 1 runs, possibly late. After every step vCPU 0
+ * sends vCPU 1 a fence IPI of lower priority (IDT 0x21) than the MSIs and waits for vCPU 1 to take
+ * it: a LAPIC delivers its highest pending vector first, so every MSI that reached vCPU 1's LAPIC
+ * before the fence was sent has been handled by then. RAISE (KVM_SIGNAL_MSI inside the write's
+ * exit) is judged right after the fence, with COUNT_SIGNALED; RAISE_BACKEND and DOORBELL steps,
+ * whose irqfd injection may come late from a kernel worker (and a doorbell from the backend
+ * thread, counted in COUNT_BACKEND), first watch a quiet window (MSIX_QUIET_US). */
 #include "msix.h"
 
 #define IDT_A 0x30
 #define IDT_B 0x31
+#define IDT_FENCE 0x21 /* priority class 2, below the MSIs' class 3 */
 
 static struct msix_dev d;
 static volatile uint32_t cpu1_ready;
 static volatile uint32_t cpu1_apic;
+static volatile uint32_t fences_taken; /* by vCPU 1 */
 static unsigned apic[2];
 static uint32_t expected[2][2]; /* [vCPU][IDT_A, IDT_B] */
+static struct msixdev_counts want; /* the device counters as they must read */
+
+enum judge { AT_ONCE, QUIET };
+
+static void fence_handler(struct interrupt_frame *frame)
+{
+    (void)frame;
+    atomic_fetch_add32(&fences_taken, 1);
+    lapic_eoi();
+}
+
+/* A fixed, physical-destination IPI of IDT_FENCE to vCPU 1; returns once vCPU 1 handled it. */
+static void fence_cpu1(const char *step)
+{
+    uint32_t before = atomic_load32(&fences_taken);
+    lapic_write(LAPIC_ICR_HIGH, apic[1] << 24);
+    lapic_write(LAPIC_ICR_LOW, (1u << 14) | IDT_FENCE); /* level assert, fixed, physical */
+    if (!wait_until(atomic_load32(&fences_taken) != before, MSIX_WAIT_US))
+        guest_failf("msix-smp: %s: vCPU 1 did not take the fence IPI", step);
+}
 
 /* vCPU i's APIC ID: the reg of /cpus/cpu@i. */
 static unsigned tree_apic_id(const struct dtb *t, unsigned i)
@@ -27,14 +57,20 @@ static unsigned tree_apic_id(const struct dtb *t, unsigned i)
     return reg;
 }
 
-/* Bump the expectation, then wait for every counter, settle, and compare all four exactly. */
-static void expect(unsigned cpu, uint8_t idt, const char *step)
+/* Bump the expectation, then wait for every counter (and for the backend's count), watch the
+ * quiet window if the path may be late, fence vCPU 1, and compare all four and the device
+ * counters exactly. */
+static void expect(unsigned cpu, uint8_t idt, enum judge how, const char *step)
 {
     expected[cpu][idt - IDT_A]++;
     for (unsigned c = 0; c < 2; c++)
         for (unsigned i = 0; i < 2; i++)
             (void)msix_wait_count_on(c, (uint8_t)(IDT_A + i), expected[c][i], MSIX_WAIT_US);
-    delay_us(MSIX_SETTLE_US);
+    (void)msix_wait_counter(&d, MSIXDEV_COUNT_BACKEND, want.backend, MSIX_WAIT_US);
+    if (how == QUIET)
+        delay_us(MSIX_QUIET_US);
+    fence_cpu1(step);
+    msix_take_pending();
     for (unsigned c = 0; c < 2; c++)
         for (unsigned i = 0; i < 2; i++) {
             uint32_t got = msix_count_on(c, (uint8_t)(IDT_A + i));
@@ -42,6 +78,7 @@ static void expect(unsigned cpu, uint8_t idt, const char *step)
                 guest_failf("msix-smp: %s: vCPU %u took IDT vector 0x%02x %u times, expected %u (other vCPU: %u)", step,
                             c, IDT_A + i, got, expected[c][i], msix_count_on(1 - c, (uint8_t)(IDT_A + i)));
         }
+    msix_expect_counts(&d, &want, step);
     printf("msix-smp: %s: vCPU 0 took 0x30 x%u 0x31 x%u, vCPU 1 took 0x30 x%u 0x31 x%u\n", step, expected[0][0],
            expected[0][1], expected[1][0], expected[1][1]);
 }
@@ -80,6 +117,7 @@ void guest_main(unsigned cpu, const void *fdt)
 
     msix_install_handler(IDT_A);
     msix_install_handler(IDT_B);
+    idt_set_handler(IDT_FENCE, fence_handler);
     msix_program(&d, 0, apic[0], IDT_A);
     msix_unmask(&d, 0);
     if (two) {
@@ -89,42 +127,54 @@ void guest_main(unsigned cpu, const void *fdt)
     msix_enable(&d, 1);
 
     msix_raise(&d, 0);
-    expect(0, IDT_A, "RAISE vector 0 -> APIC 0");
+    want.signaled++;
+    expect(0, IDT_A, AT_ONCE, "RAISE vector 0 -> APIC 0");
     if (two) {
         msix_raise(&d, 1);
-        expect(1, IDT_B, "RAISE vector 1 -> APIC 1");
+        want.signaled++;
+        expect(1, IDT_B, AT_ONCE, "RAISE vector 1 -> APIC 1");
     }
 
-    /* Move vector 0 between the vCPUs while unmasked. */
+    /* Move vector 0 between the vCPUs while unmasked. RAISE_BACKEND and DOORBELL deliver through
+     * the irqfd (nothing signaled). */
     msix_set_address(&d, 0, MSI_ADDRESS(apic[1]));
     msix_raise(&d, 0);
-    expect(1, IDT_A, "RAISE vector 0 after moving it to APIC 1");
+    want.signaled++;
+    expect(1, IDT_A, AT_ONCE, "RAISE vector 0 after moving it to APIC 1");
     msix_raise_backend(&d, 0);
-    expect(1, IDT_A, "RAISE_BACKEND vector 0 -> APIC 1");
+    want.backend++;
+    expect(1, IDT_A, QUIET, "RAISE_BACKEND vector 0 -> APIC 1");
     msix_set_address(&d, 0, MSI_ADDRESS(apic[0]));
     msix_raise_backend(&d, 0);
-    expect(0, IDT_A, "RAISE_BACKEND vector 0 after moving it back to APIC 0");
+    want.backend++;
+    expect(0, IDT_A, QUIET, "RAISE_BACKEND vector 0 after moving it back to APIC 0");
     if (two) {
         msix_raise_backend(&d, 1);
-        expect(1, IDT_B, "RAISE_BACKEND vector 1 -> APIC 1");
+        want.backend++;
+        expect(1, IDT_B, QUIET, "RAISE_BACKEND vector 1 -> APIC 1");
     }
     if (d.features & MSIXDEV_FEATURE_DOORBELL) {
         msix_set_address(&d, 0, MSI_ADDRESS(apic[1]));
         msix_doorbell(&d, 0);
-        expect(1, IDT_A, "DOORBELL vector 0 after moving it to APIC 1");
+        want.backend++;
+        expect(1, IDT_A, QUIET, "DOORBELL vector 0 after moving it to APIC 1");
         msix_set_address(&d, 0, MSI_ADDRESS(apic[0]));
         msix_doorbell(&d, 0);
-        expect(0, IDT_A, "DOORBELL vector 0 after moving it to APIC 0");
+        want.backend++;
+        expect(0, IDT_A, QUIET, "DOORBELL vector 0 after moving it to APIC 0");
     }
 
-    /* Move while masked: the pending message goes to the new destination at unmask. */
+    /* Move while masked: the pending message goes to the new destination at unmask (sent with
+     * KVM_SIGNAL_MSI inside the unmask's exit). */
     msix_mask(&d, 0);
     msix_set_address(&d, 0, MSI_ADDRESS(apic[1]));
     msix_raise(&d, 0);
-    delay_us(MSIX_SETTLE_US);
+    want.pended++;
     msix_expect_pending(&d, 0, 1, "msix-smp: vector 0 pending while masked");
+    msix_expect_counts(&d, &want, "msix-smp: the raise of masked vector 0 pends");
     msix_unmask(&d, 0);
-    expect(1, IDT_A, "vector 0 moved to APIC 1 while masked, delivered at unmask");
+    want.signaled++;
+    expect(1, IDT_A, AT_ONCE, "vector 0 moved to APIC 1 while masked, delivered at unmask");
     msix_expect_counter(&d, MSIXDEV_COUNT_DROPPED, 0, "msix-smp: nothing dropped");
     printf("msix-smp: all checks passed\n");
     guest_pass();
