@@ -10,6 +10,8 @@ public struct MSIXCounters: Sendable, Equatable {
     public var notifyDroppedUnused: UInt64 = 0
     /// Raises on a vector ≥ n (or negative): dropped.
     public var notifyDroppedOutOfRange: UInt64 = 0
+    /// Raises while Bus Master Enable is clear: dropped.
+    public var notifyDroppedBusMaster: UInt64 = 0
 
     // Pending bits found when a vector becomes unmasked.
     /// Pending bits delivered (message sent, bit cleared) on unmask.
@@ -39,7 +41,7 @@ public struct MSIXCounters: Sendable, Equatable {
     public init() {}
 
     /// Raises dropped, whatever the reason.
-    public var notifyDropped: UInt64 { notifyDroppedUnused &+ notifyDroppedOutOfRange }
+    public var notifyDropped: UInt64 { notifyDroppedUnused &+ notifyDroppedOutOfRange &+ notifyDroppedBusMaster }
     /// Guest accesses refused (read as all ones or dropped); ignored PBA writes are not included.
     public var invalidAccesses: UInt64 {
         badAccessSize &+ misalignedAccess &+ outsideTableAndPBA &+ badCapabilityAccess

@@ -86,9 +86,9 @@ extension MSIXDevice {
     /// One table dword write at table byte offset `at` (a multiple of 4 inside the table).
     private func writeTableDword(_ at: Int, _ value: UInt32) {
         let vector = at / Int(MSIXLayout.entrySize)
-        let wasMasked = isMasked(vector: vector)
+        let wasMasked = isBlocked(vector)
         let old = table.store(at / 4, value)
-        let nowMasked = isMasked(vector: vector)
+        let nowMasked = isBlocked(vector)
         if wasMasked != nowMasked {
             maskStateChanged(vector, nowMasked: nowMasked)
         } else if !nowMasked && (at / 4) % MSIXTable.dwordsPerEntry != MSIXTable.vectorControlDword

@@ -10,6 +10,8 @@
 /// 4. A message change (address or data dword written with a different value) of an unmasked
 ///    vector: release(v) if use(v) holds, then use(v, new message). An unchanged value fires
 ///    nothing.
+/// "Masked" here means blocked: masked by its bit or the function, or Bus Master Enable clear
+/// (MSIXDevice+BusMaster.swift).
 extension MSIXDevice {
     /// `vector` changed from masked to unmasked or back.
     func maskStateChanged(_ vector: Int, nowMasked: Bool) {
@@ -80,10 +82,10 @@ extension MSIXDevice {
     /// Sets Enable and Function Mask; if that changes the function mask, every vector whose own
     /// Mask bit is clear changes masked state, handled in ascending order.
     func applyMessageControl(enable: Bool, functionMask: Bool) {
-        let wasMasked = control.masksFunction
+        let wasMasked = control.masksFunction || !busMaster
         control.enable = enable
         control.functionMask = functionMask
-        let isMasked = control.masksFunction
+        let isMasked = control.masksFunction || !busMaster
         guard wasMasked != isMasked else { return }
         for vector in 0..<vectorCount where !table.maskBitSet(vector) {
             maskStateChanged(vector, nowMasked: isMasked)

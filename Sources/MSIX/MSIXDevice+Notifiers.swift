@@ -9,7 +9,7 @@ extension MSIXDevice {
         guard notifiers == nil else { throw .notifiersAlreadySet }
         notifiers = newNotifiers
         pollsOnPBARead = poll
-        for vector in 0..<vectorCount where !isMasked(vector: vector) {
+        for vector in 0..<vectorCount where !isBlocked(vector) {
             notifiersCalled = true
             do {
                 try newNotifiers.use(vector: vector, message: table.message(vector))

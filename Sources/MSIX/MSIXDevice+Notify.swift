@@ -8,11 +8,14 @@ public enum MSIXNotifyOutcome: Sendable, Equatable {
     case droppedUnused
     /// No such vector: dropped.
     case droppedOutOfRange
+    /// Bus Master Enable is clear: the function may not send; dropped.
+    case droppedBusMaster
 }
 
 extension MSIXDevice {
-    /// The device raises `vector`: an unused or nonexistent vector is dropped; a masked one gets
-    /// its pending bit; otherwise the current message goes to the sink (`KVM_SIGNAL_MSI`).
+    /// The device raises `vector`: an unused or nonexistent vector is dropped, and so is every
+    /// raise while Bus Master Enable is clear; a masked vector gets its pending bit; otherwise
+    /// the current message goes to the sink (`KVM_SIGNAL_MSI`).
     @discardableResult
     public func notify(vector: Int) -> MSIXNotifyOutcome {
         guard contains(vector) else {
@@ -22,6 +25,10 @@ extension MSIXDevice {
         guard useCounts[vector] > 0 else {
             counters.notifyDroppedUnused &+= 1
             return .droppedUnused
+        }
+        guard busMaster else {
+            counters.notifyDroppedBusMaster &+= 1
+            return .droppedBusMaster
         }
         if isMasked(vector: vector) {
             pending.set(vector)

@@ -37,6 +37,8 @@ public final class MSIXDevice {
     var pollsOnPBARead = false
     /// use or release was called during the current operation: commit at its end.
     var notifiersCalled = false
+    /// Bus Master Enable, as the PCI layer last reported it (see MSIXDevice+BusMaster.swift).
+    var busMaster = true
 
     /// A function with `layout`, its capability at `capabilityOffset`, sending messages to
     /// `sink`. It starts as after reset: every vector masked, address and data 0, nothing

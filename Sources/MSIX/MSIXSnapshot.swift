@@ -57,7 +57,7 @@ extension MSIXDevice {
         pending.load(snapshot.pendingQwords)
         control.enable = snapshot.enable
         control.functionMask = snapshot.functionMask
-        for vector in 0..<n where !isMasked(vector: vector) {
+        for vector in 0..<n where !isBlocked(vector) {
             maskStateChanged(vector, nowMasked: false)
         }
         finishOperation()

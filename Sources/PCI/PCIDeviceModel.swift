@@ -10,10 +10,14 @@ public protocol PCIDeviceModel: AnyObject, Sendable {
     func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64)
     /// Told when a BAR is mapped at `address` (nil: unmapped), e.g. to move ioeventfds along.
     func barMoved(_ bar: Int, to address: UInt64?)
+    /// Told the Command register's value when the function is attached and after every guest
+    /// write to it (in write order), e.g. to follow Bus Master Enable (bit 2).
+    func commandChanged(_ command: UInt16)
 }
 
 extension PCIDeviceModel {
     public func barMoved(_ bar: Int, to address: UInt64?) {}
+    public func commandChanged(_ command: UInt16) {}
 }
 
 /// The owner of a capability's registers (after its ID and next-pointer bytes, which the PCI

@@ -157,7 +157,8 @@ public final class PCIFunction: Sendable {
             }
             s.config.guestWrite(offset, size: size, value: value)
             let end = offset + size
-            return (offset < PCIRegister.command + 2 && end > PCIRegister.command) || (offset < 0x28 && end > PCIRegister.bar0)
+            let command = offset < PCIRegister.command + 2 && end > PCIRegister.command
+            return command || (offset < 0x28 && end > PCIRegister.bar0)
         }
         if changedMapping { updateMappings() }
     }
@@ -203,8 +204,14 @@ public final class PCIFunction: Sendable {
     /// Brings every BAR's bus mapping in line with its register and the Command decode bits.
     /// When a range went away, the root retries mappings it refused before (an overlap may be
     /// gone); `retrying` keeps a retry that fails again from logging again.
+    ///
+    /// Also tells the model the Command register's current value: under the same lock, so two
+    /// vCPUs writing it at once cannot deliver their values out of order.
     func updateMappings(retrying: Bool = false) {
-        let freed = mappingLock.withLock { _ in applyMappings(retrying: retrying) }
+        let freed = mappingLock.withLock { _ in
+            if !retrying, let model { model.commandChanged(UInt16(state.withLock { $0.config.read(PCIRegister.command, size: 2) })) }
+            return applyMappings(retrying: retrying)
+        }
         if freed, let attachment = attachment.withLock({ $0 }) { attachment.rangesFreed() }
     }
 

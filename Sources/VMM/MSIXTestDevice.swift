@@ -124,6 +124,12 @@ public final class MSIXTestDevice: PCIDeviceModel, PCICapabilityHandler {
         }
     }
 
+    /// Follows Bus Master Enable: while it is clear the MSI-X function sends nothing (routes
+    /// released, raises dropped; see MSIXDevice+BusMaster.swift).
+    public func commandChanged(_ command: UInt16) {
+        msix.withLock { $0.setBusMaster(enabled: command & PCICommand.busMaster != 0) }
+    }
+
     public func barMoved(_ bar: Int, to address: UInt64?) {
         guard bar == 0 else { return }
         doorbellBase.withLock { base in
@@ -165,7 +171,7 @@ public final class MSIXTestDevice: PCIDeviceModel, PCICapabilityHandler {
         switch outcome {
         case .sent: break
         case .pended: pendedCount.add(1, ordering: .relaxed)
-        case .droppedUnused, .droppedOutOfRange: droppedCount.add(1, ordering: .relaxed)
+        case .droppedUnused, .droppedOutOfRange, .droppedBusMaster: droppedCount.add(1, ordering: .relaxed)
         }
     }
 
@@ -181,9 +187,15 @@ public final class MSIXTestDevice: PCIDeviceModel, PCICapabilityHandler {
             droppedCount.add(1, ordering: .relaxed)
             return
         }
-        backendCount.add(count, ordering: .relaxed)
-        backendTotal.add(count, ordering: .relaxed)
         msix.withLock { device in
+            // Bus Master Enable clear: the function may not send, so the backend's event is
+            // dropped rather than left in the eventfd to inject once an irqfd is attached.
+            guard device.isBusMasterEnabled else {
+                droppedCount.add(1, ordering: .relaxed)
+                return
+            }
+            backendCount.add(count, ordering: .relaxed)
+            backendTotal.add(count, ordering: .relaxed)
             if !device.isMasked(vector: vector) && !router.isAttached(vector) {
                 if count > 0 { _ = device.notify(vector: vector) }  // several signals coalesce, as in an eventfd
                 return

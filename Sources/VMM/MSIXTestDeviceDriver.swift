@@ -22,6 +22,13 @@ public struct MSIXTestDeviceDriver {
         self.table = table
         self.registers = registers
         pbaOffset = MSIXLayout.exclusivePBAOffset(vectorCount: machine.testDevices[slot - 1].vectorCount)
+        // As a driver does: the function may send messages only with Bus Master Enable set.
+        function.configWrite(offset: PCIRegister.command, size: 2, value: UInt32(PCICommand.memorySpace | PCICommand.busMaster))
+    }
+
+    /// Sets or clears Bus Master Enable (Command bit 2), keeping memory decode on.
+    public func busMaster(_ enabled: Bool) {
+        function.configWrite(offset: PCIRegister.command, size: 2, value: UInt32(PCICommand.memorySpace | (enabled ? PCICommand.busMaster : 0)))
     }
 
     /// Writes Message Control (Enable bit 15, MaskAll bit 14) through config space.
