@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "MSIXReplayTests", dependencies: ["MSIXReplay", "MSIX"]),
         .testTarget(name: "PCITests", dependencies: ["TestSupport", "PCI", "Devices"]),
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
-        .testTarget(name: "PlatformTests", dependencies: ["Platform", "Memory"]),
+        .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
         .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,6 +4,13 @@ import Testing
 import TestSupport
 
 
+/// CI sets VMM_REQUIRE_KVM=1: there, KVM tests that would skip make the run fail instead.
+@Suite struct KVMRequirementTests {
+    @Test func kvmOpensWhenTheRunRequiresIt() {
+        #expect(kvmRequirementIsMet, "VMM_REQUIRE_KVM=1, but KVM tests would skip: \(kvmUnavailableReason ?? "")")
+    }
+}
+
 @Suite struct KVMErrorTests {
     @Test func openingAMissingDeviceNamesThePathAndErrno() {
         #expect(throws: KVMError.open(path: "/dev/no-kvm-here", errno: 2)) { try KVMSystem(path: "/dev/no-kvm-here") }

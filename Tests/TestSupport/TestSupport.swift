@@ -1,12 +1,57 @@
 import KVM
 
-/// Whether KVM tests can run: /dev/kvm opens. They skip, with this reason printed, only where it
-/// does not (on the project's machines it does, and they run).
-public let kvmAvailable: Bool = {
-    let present = (try? KVMSystem()) != nil
-    if !present { print("skipping KVM tests: /dev/kvm cannot be opened on this machine") }
-    return present
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why /dev/kvm cannot be opened here, or nil when it can.
+public let kvmUnavailableReason: String? = {
+    do {
+        _ = try KVMSystem()
+        return nil
+    } catch {
+        return "\(error)"
+    }
 }()
+
+/// Whether KVM tests can run: /dev/kvm opens. They skip, with the reason printed, only where it
+/// does not (on the project's machines it does, and they run). With `VMM_REQUIRE_KVM=1` (CI sets
+/// it) a missing KVM is a failure instead: see `kvmRequirementIsMet`.
+public let kvmAvailable: Bool = {
+    guard let reason = kvmUnavailableReason else { return true }
+    print("skipping KVM tests: \(reason)" + (kvmRequired ? " (VMM_REQUIRE_KVM=1: this run fails)" : ""))
+    return false
+}()
+
+/// `VMM_REQUIRE_KVM=1` in the environment: KVM tests may not skip.
+public let kvmRequired: Bool = environment("VMM_REQUIRE_KVM") == "1"
+
+/// False when KVM is required and cannot be opened: a test target that has KVM tests asserts it,
+/// so a CI run whose KVM tests would all skip fails instead.
+public var kvmRequirementIsMet: Bool { !kvmRequired || kvmAvailable }
+
+/// The seeds a randomized test runs with: the fixed list CI runs, or only `VMM_TEST_SEED`
+/// (decimal or 0x-prefixed hex) when it is set, to replay a failure. Tests take the seed as their
+/// argument, so Swift Testing names it in every failure; messages add `replayHint(seed)`.
+public func testSeeds(_ defaults: [UInt64]) -> [UInt64] {
+    guard let text = environment("VMM_TEST_SEED") else { return defaults }
+    let lower = text.lowercased()
+    guard let seed = lower.hasPrefix("0x") ? UInt64(lower.dropFirst(2), radix: 16) : UInt64(lower) else {
+        print("VMM_TEST_SEED=\(text) is not a number; running the default seeds")
+        return defaults
+    }
+    return [seed]
+}
+
+/// "seed S (replay: VMM_TEST_SEED=S swift test --filter NAME)", for failure messages.
+public func replayHint(_ seed: UInt64, _ test: String = #function) -> String {
+    let name = test.split(separator: "(").first.map(String.init) ?? test
+    return "seed \(seed) (replay: VMM_TEST_SEED=\(seed) swift test --filter \(name))"
+}
+
+func environment(_ name: String) -> String? {
+    getenv(name).map { String(cString: $0) }
+}
 
 /// A small deterministic generator (SplitMix64), so randomized tests replay the same way.
 public struct SplitMix64: RandomNumberGenerator {
@@ -20,10 +65,6 @@ public struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Threads of their own for concurrency tests (Dispatch's pool may start a block late, or not
 /// at all while its threads are blocked): `body(i)` runs on thread i of `count`, all at once.

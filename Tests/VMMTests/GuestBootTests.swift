@@ -97,6 +97,13 @@ import VMM
     }
 }
 
+/// CI sets VMM_REQUIRE_KVM=1: there, guest tests that would skip make the run fail instead.
+@Suite struct GuestKVMRequirementTests {
+    @Test func kvmOpensWhenTheRunRequiresIt() {
+        #expect(kvmRequirementIsMet, "VMM_REQUIRE_KVM=1, but the guest tests would skip: \(kvmUnavailableReason ?? "")")
+    }
+}
+
 /// The machine's phases: built → loaded → running → finished, each step checked.
 @Suite(.enabled(if: kvmAvailable)) struct MachinePhaseTests {
     @Test func runningBeforeLoadingFailsAndLeavesTheMachineUsable() throws {
