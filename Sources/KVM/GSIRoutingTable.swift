@@ -74,6 +74,7 @@ public struct GSIRoutingTable: ~Copyable {
     /// Sends the whole table to `vm` (KVM_SET_GSI_ROUTING).
     public func commit(to vm: KVMVirtualMachine) throws {
         ckvm_routing_set_count(table, UInt32(pinCount + msiCount))
+        try vm.injectedFailure(.setGSIRouting, "with \(pinCount + msiCount) routes")
         let r = ckvm_ioctl(vm.fd.rawValue, CKVM_SET_GSI_ROUTING, buffer)
         if r < 0 { throw KVMError.ioctl(name: "KVM_SET_GSI_ROUTING", argument: "with \(pinCount + msiCount) routes", errno: -r) }
     }

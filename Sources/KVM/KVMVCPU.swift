@@ -84,6 +84,16 @@ public final class KVMVCPU: Sendable {
         return withUnsafeBytes(of: &state.regs) { Array($0) }
     }
 
+    /// Replaces the LAPIC register page (KVM_SET_LAPIC); `registers` must be 1 KiB.
+    public func setLapicState(_ registers: [UInt8]) throws {
+        var state = kvm_lapic_state()
+        guard registers.count == MemoryLayout.size(ofValue: state.regs) else {
+            throw KVMError.ioctl(name: "KVM_SET_LAPIC", argument: "of vCPU \(id) with \(registers.count) bytes (needs 1024)", errno: 22)
+        }
+        withUnsafeMutableBytes(of: &state.regs) { $0.copyBytes(from: registers) }
+        _ = try checkedIoctl(fd.rawValue, CKVM_SET_LAPIC, "KVM_SET_LAPIC", "of vCPU \(id)", &state)
+    }
+
     /// Enters the guest (KVM_RUN) and returns why it left. Allocates nothing.
     /// A kick from another thread (signal + immediate exit) returns `.interrupted`.
     public func run() throws -> VCPUExit {

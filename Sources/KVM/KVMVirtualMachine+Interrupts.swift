@@ -29,6 +29,12 @@ public enum GSIRoute: Equatable, Sendable {
 }
 
 extension KVMVirtualMachine {
+    /// Throws the failure a test planned for the next call of `ioctl` (see `faults`).
+    @inline(__always)
+    func injectedFailure(_ ioctl: KVMInjectableIoctl, _ argument: @autoclosure () -> String) throws {
+        if let errno = faults.take(ioctl) { throw KVMError.ioctl(name: ioctl.rawValue, argument: argument(), errno: errno) }
+    }
+
     /// Replaces the whole GSI routing table with `routes` (KVM_SET_GSI_ROUTING). For a table that
     /// changes often, keep a `GSIRoutingTable` and commit it instead.
     public func setGSIRouting(_ routes: [GSIRoute]) throws {
@@ -41,6 +47,7 @@ extension KVMVirtualMachine {
         var request = kvm_irqfd()
         request.fd = UInt32(bitPattern: eventfd.fd.rawValue)
         request.gsi = gsi
+        try injectedFailure(.irqfd, "attaching fd \(eventfd.fd.rawValue) to GSI \(gsi)")
         _ = try withUnsafeMutablePointer(to: &request) {
             try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "attaching fd \(eventfd.fd.rawValue) to GSI \(gsi)", $0)
         }
@@ -52,6 +59,7 @@ extension KVMVirtualMachine {
         request.fd = UInt32(bitPattern: eventfd.fd.rawValue)
         request.gsi = gsi
         request.flags = UInt32(KVM_IRQFD_FLAG_DEASSIGN)
+        try injectedFailure(.irqfd, "detaching fd \(eventfd.fd.rawValue) from GSI \(gsi)")
         _ = try withUnsafeMutablePointer(to: &request) {
             try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "detaching fd \(eventfd.fd.rawValue) from GSI \(gsi)", $0)
         }
@@ -68,6 +76,7 @@ extension KVMVirtualMachine {
         if port { flags |= UInt32(1 << kvm_ioeventfd_flag_nr_pio) }
         if deassign { flags |= UInt32(1 << kvm_ioeventfd_flag_nr_deassign) }
         request.flags = flags
+        try injectedFailure(.ioeventfd, "\(deassign ? "removing" : "adding") \(length) bytes at \(hex(address))")
         _ = try withUnsafeMutablePointer(to: &request) {
             try checkedIoctl(fd.rawValue, CKVM_IOEVENTFD, "KVM_IOEVENTFD",
                              "\(deassign ? "removing" : "adding") \(length) bytes at \(hex(address))", $0)
@@ -82,6 +91,7 @@ extension KVMVirtualMachine {
         msi.address_lo = UInt32(truncatingIfNeeded: address)
         msi.address_hi = UInt32(truncatingIfNeeded: address >> 32)
         msi.data = data
+        try injectedFailure(.signalMSI, "for address \(hex(address)) data \(hex(data))")
         let r = withUnsafeMutablePointer(to: &msi) { ckvm_ioctl(fd.rawValue, CKVM_SIGNAL_MSI, $0) }
         if r < 0 {
             throw KVMError.ioctl(name: "KVM_SIGNAL_MSI", argument: "for address \(hex(address)) data \(hex(data))", errno: -r)

@@ -6,6 +6,8 @@ import TextFormat
 public final class KVMVirtualMachine: Sendable {
     public let system: KVMSystem
     public let fd: FileDescriptor
+    /// Forces failures of this VM's interrupt ioctls, for tests of error paths.
+    public let faults = KVMFaultInjection()
 
     init(system: KVMSystem, fd: FileDescriptor) {
         self.system = system

@@ -44,6 +44,53 @@ func makeVM() throws -> KVMVirtualMachine {
         #expect(table.msiRoutes.isEmpty)
     }
 
+    /// Error paths through the KVM failure-injection seam: the route is committed but an irqfd is
+    /// refused; the table commit itself is refused.
+    @Test func aRefusedIrqfdAfterACommittedRouteLeavesThatVectorUnattachedOnly() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm)
+        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        for v in 0..<4 { try router.use(v, address: 0xFEE0_0000, data: 0x40 + UInt32(v)) }
+        vm.faults.failNext(.irqfd, errno: 9)  // EBADF, for the first attach (vector 0)
+        #expect(throws: KVMError.ioctl(name: "KVM_IRQFD", argument: "attaching fd \(try router.eventfd(for: 0).fd.rawValue) to GSI 24", errno: 9)) {
+            try router.commit()
+        }
+        #expect(table.commitCount == 1, "the routes were committed")
+        #expect(table.msiRoutes.count == 4)
+        #expect(!router.isAttached(0), "vector 0's irqfd was refused")
+        #expect((1..<4).allSatisfy { router.isAttached($0) }, "the others were still attached")
+        // The device model sees vector 0 unattached and sends its events with KVM_SIGNAL_MSI;
+        // releasing and using it again attaches it.
+        router.release(0)
+        try router.use(0, address: 0xFEE0_0000, data: 0x40)
+        try router.commit()
+        #expect(router.isAttached(0))
+    }
+
+    @Test func aRefusedRoutingCommitAttachesNothingAndIsRetried() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm)
+        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        try router.use(1, address: 0xFEE0_0000, data: 0x41)
+        vm.faults.failNext(.setGSIRouting, errno: 12)  // ENOMEM
+        #expect(throws: KVMError.self) { try router.commit() }
+        #expect(table.commitCount == 0)
+        #expect(!router.isAttached(1), "no irqfd may point at a GSI whose route KVM does not have")
+        try router.commit()
+        #expect(table.commitCount == 1, "the next batch sends the table")
+        #expect(router.isAttached(1), "and attaches what waited for it")
+    }
+
+    @Test func aRefusedSignalMSIIsReportedWithTheMessage() throws {
+        let vm = try makeVM()
+        let router = try MSIVectorRouter(vm: vm, routes: GSIRouteTable(vm: vm), vectorCount: 1)
+        vm.faults.failNext(.signalMSI, errno: 22)
+        #expect(throws: KVMError.ioctl(name: "KVM_SIGNAL_MSI", argument: "for address 0xfee00000 data 0x41", errno: 22)) {
+            try router.send(address: 0xFEE0_0000, data: 0x41)
+        }
+        try router.send(address: 0xFEE0_0000, data: 0x41)  // planned failures are used up
+    }
+
     @Test func releasedVectorsLeaveTheTableAndDetachAtOnce() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)

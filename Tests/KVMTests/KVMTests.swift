@@ -64,7 +64,6 @@ import TestSupport
         try vm.attachIRQFD(events, gsi: 24)
         try events.signal()
         try vm.detachIRQFD(events, gsi: 24)
-        _ = try vm.signalMSI(address: 0xFEE0_0000, data: 0x41)
     }
 
     @Test func defaultPinRoutesCoverGSI0To23() {
@@ -74,15 +73,67 @@ import TestSupport
         #expect(routes.contains(.irqchip(gsi: 9, chip: 1, pin: 1)))
     }
 
+    /// A real-mode guest writes a word to 0x20000 (outside RAM) and halts: with the ioeventfd
+    /// registered the write signals the eventfd and never exits; once it is removed, the same
+    /// write is an MMIO exit.
     @Test func ioeventfdSignalsAreRegisteredAndRemoved() throws {
         let vm = try KVMSystem().createVirtualMachine()
+        let ram = UnsafeMutableRawPointer.allocate(byteCount: 0x1_0000, alignment: 4096)
+        defer { ram.deallocate() }
+        // mov ax, 0x2000; mov ds, ax; mov word [0], 0x1234; hlt
+        let code: [UInt8] = [0xB8, 0x00, 0x20, 0x8E, 0xD8, 0xC7, 0x06, 0x00, 0x00, 0x34, 0x12, 0xF4]
+        ram.initializeMemory(as: UInt8.self, repeating: 0xF4, count: 0x1_0000)
+        ram.advanced(by: 0x1000).copyMemory(from: code, byteCount: code.count)
+        try vm.setUserMemoryRegion(slot: 0, guestAddress: 0, size: 0x1_0000, host: ram)
+        try vm.setTSSAddress(0xFFFB_D000)
+        let vcpu = try vm.createVCPU(id: 0)
+        func startAtCode() throws {
+            var sregs = try vcpu.specialRegisters()
+            sregs.cs.base = 0
+            sregs.cs.selector = 0
+            try vcpu.setSpecialRegisters(sregs)
+            var regs = kvm_regs()
+            regs.rip = 0x1000
+            regs.rflags = 2
+            try vcpu.setRegisters(regs)
+        }
         let events = try EventFD(nonblocking: true)
-        try vm.attachIOEventFD(events, address: 0xD000_0000, length: 4)
-        #expect(throws: KVMError.self) { try vm.attachIOEventFD(events, address: 0xD000_0000, length: 4) }
-        try vm.attachIOEventFD(events, address: 0xD000_0000, length: 4, deassign: true)
-        #expect(try events.consume() == nil)
-        try events.signal(3)
-        #expect(try events.consume() == 3)
+        try vm.attachIOEventFD(events, address: 0x2_0000, length: 2)
+        #expect(throws: KVMError.self) { try vm.attachIOEventFD(events, address: 0x2_0000, length: 2) }
+        try startAtCode()
+        var exit = try vcpu.run()
+        guard case .hlt = exit else { Issue.record("expected HLT with the ioeventfd, got \(exit)"); return }
+        #expect(try events.consume() == 1, "the guest's write signalled the eventfd, with no exit")
+        try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, deassign: true)
+        try startAtCode()
+        exit = try vcpu.run()
+        guard case let .mmio(address, size, isWrite, data) = exit else { Issue.record("expected an MMIO exit, got \(exit)"); return }
+        #expect(address == 0x2_0000 && size == 2 && isWrite)
+        #expect(data.loadUnaligned(as: UInt16.self) == 0x1234)
+        #expect(try events.consume() == nil, "nothing signalled once removed")
+    }
+
+    /// KVM_SIGNAL_MSI with the LAPIC software-enabled: delivered (1), and the vector is in the
+    /// LAPIC's IRR afterwards; aimed at an APIC ID no vCPU has, it is not delivered.
+    @Test func signalMSIPutsTheVectorIntoTheLAPICsIRR() throws {
+        let vm = try KVMSystem().createVirtualMachine()
+        try vm.createIRQChip()
+        let vcpu = try vm.createVCPU(id: 0)
+        func irrBit(_ vector: Int) throws -> Bool {
+            let page = try vcpu.lapicState()
+            let word = page.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0x200 + 0x10 * (vector / 32), as: UInt32.self) }
+            return word & (1 << UInt32(vector % 32)) != 0
+        }
+        var page = try vcpu.lapicState()
+        page[0xF1] |= 0x01  // SVR (0xF0) bit 8: APIC software enable
+        try vcpu.setLapicState(page)
+        #expect(try !irrBit(0x41))
+        #expect(try vm.signalMSI(address: 0xFEE0_0000, data: 0x41) == true, "delivered to APIC ID 0")
+        #expect(try irrBit(0x41), "the vector waits in the IRR")
+        #expect(try !irrBit(0x42))
+        // No APIC ID 7: not delivered (KVM answers 0, or on some kernels refuses the message).
+        #expect((try? vm.signalMSI(address: 0xFEE0_0000 | 7 << 12, data: 0x42)) != true)
+        #expect(try !irrBit(0x42))
     }
 
     @Test func withAnIrqchipAPsWaitForINITUntilMadeRunnable() throws {

@@ -44,6 +44,27 @@ import VMM
         #expect(rig.device.attachedIRQFDs == 0)
     }
 
+    /// The device's fallback when KVM refuses an irqfd after committing the route: the backend's
+    /// event still reaches the guest, by KVM_SIGNAL_MSI, and is not stranded in the eventfd.
+    @Test func aBackendRaiseOnAVectorWhoseIrqfdWasRefusedIsSignaled() throws {
+        let rig = try Rig(vectors: 4)
+        typealias R = MSIXTestDeviceRegister
+        rig.messageControl(enable: true, maskAll: false)
+        rig.machine.vm.faults.failNext(.irqfd, errno: 9)
+        rig.program(1, data: 0x41, masked: false)
+        #expect(rig.device.attachedIRQFDs == 0, "the attach was refused")
+        #expect(rig.machine.routes.msiRoutes.count == 1, "the route was committed")
+        rig.write(R.resetCounts, 1)
+        rig.write(R.raiseBackend, 1)
+        #expect(rig.register(R.countSignaled) == 1, "sent with KVM_SIGNAL_MSI instead")
+        #expect(rig.register(R.countBackend) == 1)
+        rig.mask(1, true)
+        rig.mask(1, false)
+        #expect(rig.device.attachedIRQFDs == 1, "the next unmask attaches it")
+        rig.write(R.raiseBackend, 1)
+        #expect(rig.register(R.countSignaled) == 1, "now through the irqfd")
+    }
+
     @Test func maskedVectorsNeverAppearInTheCommittedTable() throws {
         let rig = try Rig(vectors: 64)
         rig.messageControl(enable: true, maskAll: false)

@@ -1,0 +1,44 @@
+import Synchronization
+
+/// The VM ioctls whose failure paths a test can force (the interrupt plumbing's).
+public enum KVMInjectableIoctl: String, Sendable, CaseIterable {
+    case irqfd = "KVM_IRQFD"
+    case ioeventfd = "KVM_IOEVENTFD"
+    case setGSIRouting = "KVM_SET_GSI_ROUTING"
+    case signalMSI = "KVM_SIGNAL_MSI"
+}
+
+/// A test seam, as apple/swift-system mocks its system calls: the next calls of an ioctl on one
+/// VM fail with an errno chosen by the test, without reaching the kernel, so error paths (a route
+/// committed, then an irqfd refused) can be exercised on a real VM. Unarmed, it costs one relaxed
+/// atomic load per ioctl.
+public final class KVMFaultInjection: Sendable {
+    private let armed = Atomic<Bool>(false)
+    private let plan = Mutex<[KVMInjectableIoctl: [Int32]]>([:])
+
+    init() {}
+
+    /// Makes the next `count` calls of `ioctl` fail with `errno` (queued after earlier ones).
+    public func failNext(_ ioctl: KVMInjectableIoctl, errno: Int32, count: Int = 1) {
+        plan.withLock { $0[ioctl, default: []] += Array(repeating: errno, count: max(0, count)) }
+        armed.store(true, ordering: .releasing)
+    }
+
+    /// Forgets every planned failure.
+    public func clear() {
+        plan.withLock { $0.removeAll() }
+        armed.store(false, ordering: .releasing)
+    }
+
+    /// The errno the next call of `ioctl` must fail with, if one is planned (and takes it).
+    @inline(__always)
+    func take(_ ioctl: KVMInjectableIoctl) -> Int32? {
+        guard armed.load(ordering: .relaxed) else { return nil }
+        return plan.withLock { p in
+            guard var queue = p[ioctl], !queue.isEmpty else { return nil }
+            let errno = queue.removeFirst()
+            p[ioctl] = queue.isEmpty ? nil : queue
+            return errno
+        }
+    }
+}
