@@ -16,6 +16,8 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
     case unsupportedAPIVersion(Int32)
     /// A capability the caller needs is absent.
     case missingCapability(String)
+    /// The file opened but is not a KVM device (KVM_GET_API_VERSION is refused).
+    case notKVMDevice(path: String, errno: Int32)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
             switch errno {
             case ENOENT_: hint = " (no KVM on this machine: is the kvm module loaded?)"
             case EACCES_: hint = " (no permission: run as root or join the kvm group)"
+            case EISDIR_: hint = " (is a directory, not the KVM device)"
             default: hint = ""
             }
             return "cannot open \(path): \(errnoName(errno))\(hint)"
@@ -37,6 +40,8 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
             return "\(operation) failed: \(errnoName(errno))"
         case let .unsupportedAPIVersion(version):
             return "KVM_GET_API_VERSION returned \(version), this VMM needs 12"
+        case let .notKVMDevice(path, errno):
+            return "cannot use \(path): not a KVM device (KVM_GET_API_VERSION failed: \(errnoName(errno)))"
         case let .missingCapability(name):
             return "KVM does not offer \(name) on this machine"
         }
@@ -45,13 +50,14 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
     /// The errno this error carries, if any.
     public var errno: Int32? {
         switch self {
-        case let .open(_, e), let .ioctl(_, _, e), let .mmap(_, _, e), let .eventfd(_, e): e
+        case let .open(_, e), let .ioctl(_, _, e), let .mmap(_, _, e), let .eventfd(_, e), let .notKVMDevice(_, e): e
         case .unsupportedAPIVersion, .missingCapability: nil
         }
     }
 }
 
 let ENOENT_: Int32 = 2
+let EISDIR_: Int32 = 21
 let EACCES_: Int32 = 13
 let EINTR_: Int32 = 4
 let EAGAIN_: Int32 = 11

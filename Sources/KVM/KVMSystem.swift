@@ -9,7 +9,8 @@ public final class KVMSystem: Sendable {
         let raw = ckvm_open(path)
         if raw < 0 { throw KVMError.open(path: path, errno: -raw) }
         fd = FileDescriptor(owning: raw)
-        let version = try checkedIoctl(raw, CKVM_GET_API_VERSION, "KVM_GET_API_VERSION", value: 0)
+        let version = ckvm_ioctl_value(raw, CKVM_GET_API_VERSION, 0)
+        if version < 0 { throw KVMError.notKVMDevice(path: path, errno: -version) }
         if version != KVM_API_VERSION { throw KVMError.unsupportedAPIVersion(version) }
     }
 

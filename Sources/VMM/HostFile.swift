@@ -6,7 +6,9 @@ import Glibc
 public enum HostFile {
     /// Reads the whole file at `path` (at most `limit` bytes).
     public static func read(_ path: String, limit: Int = 1 << 30) throws(VMMError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever,
+        // before the check below could refuse it. It changes nothing for a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw .guestFile(path: path, reason: reason(errno)) }
         defer { close(fd) }
         var info = stat()
@@ -54,6 +56,8 @@ public enum HostFile {
         case ENOENT: "no such file"
         case EACCES: "permission denied"
         case EISDIR: "is a directory"
+        case ENOTDIR: "a part of the path is not a directory"
+        case ELOOP: "too many symbolic links"
         default: String(cString: strerror(error))
         }
     }

@@ -1,3 +1,4 @@
+import KVM
 import TextFormat
 /// Failures of building or starting a machine, each naming the value at fault.
 public enum VMMError: Error, Equatable, CustomStringConvertible {
@@ -15,11 +16,11 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .memoryTooSmall(requested, minimum):
-            "memory size \(requested >> 20) MiB is too small: the machine needs at least \(minimum >> 20) MiB"
+            "memory size \(byteCount(requested)) is too small: the machine needs at least \(byteCount(minimum))"
         case let .memoryTooLarge(requested, limit):
-            "memory size \(requested >> 20) MiB does not fit below the PCI/MMIO windows at \(hex(limit)) (at most \(limit >> 20) MiB)"
+            "memory size \(byteCount(requested)) does not fit below the PCI/MMIO windows at \(hex(limit)) (at most \(byteCount(limit)))"
         case let .memoryNotAligned(size):
-            "memory size \(size) bytes is not a multiple of 2 MiB"
+            "memory size \(byteCount(size)) is not a multiple of 2 MiB"
         case let .vcpuCount(requested, maximum):
             "vCPU count \(requested) is out of range: 1…\(maximum)"
         case let .guestFile(path, reason):
@@ -27,7 +28,7 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
         case let .hostFile(path, reason):
             "cannot write \(path): \(reason)"
         case let .threadCreation(name, errno):
-            "cannot start thread \(name): errno \(errno)"
+            "cannot start thread \(name): \(errnoName(errno))"
         case let .layout(message):
             "bad machine layout: \(message)"
         case let .machinePhase(action, phase):

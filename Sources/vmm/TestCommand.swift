@@ -23,13 +23,13 @@ struct TestCommand: ParsableCommand {
     @Option(name: .long, help: "Write a JSON report to FILE.")
     var json: String?
 
-    @Option(name: .long, help: "Guests run at once (default 2).")
+    @Option(name: .long, parsing: .unconditional, help: "Guests run at once (default 2).")
     var jobs: Int = 2
 
-    @Option(name: .long, help: "Seconds each guest may run (default 30).")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds each guest may run (default 30).")
     var timeout: Double = 30
 
-    @Option(name: .long, help: "MSI-X vectors of each test device (default 16).")
+    @Option(name: .long, parsing: .unconditional, help: "MSI-X vectors of each test device, 1…2048 (default 16).")
     var msixVectors: Int = 16
 
     @Option(name: .long, help: "Folder of built guests and suite.txt (default: found beside the executable, as for `run`).")

@@ -63,6 +63,13 @@ import TestSupport
         (["run", "--mmio-window", "0xC0000000:0x100000001"], "PCI MMIO window at 0xc0000000 (0x100000001 bytes) must lie below 4 GiB"),
         (["run", "--ecam-base", "0xE0000100"], "ECAM at 0xe0000100 must be 1 MiB aligned"),
         (["run", "--msix-vectors", "4096"], "MSI-X vector count 4096 is out of range 1…2048"),
+        (["run", "--memory", "64K"], "vmm: error: memory size 64 KiB is too small: the machine needs at least 2 MiB"),
+        (["run", "--memory", "3M"], "vmm: error: memory size 3 MiB is not a multiple of 2 MiB"),
+        (["run", "--kvm-device", "/tmp"], "vmm: error: cannot open /tmp: EISDIR (is a directory, not the KVM device)"),
+        (["run", "--kvm-device", projectRoot + "/Package.swift"], "Package.swift: not a KVM device (KVM_GET_API_VERSION failed: ENOTTY)"),
+        (["run", "--test-devices", "40"], "test device count 40 is out of range 0…31"),
+        (["run", "--dump-dtb", "/nonexistent-dir/x.dtb"], "vmm: error: cannot write /nonexistent-dir/x.dtb: no such file"),
+        (["msix-replay", "/nonexistent.jsonl"], "vmm: error: cannot read trace /nonexistent.jsonl: no such file"),
     ])
     func badHostInputGetsOneLineAndANonZeroStatus(arguments: [String], message: String) {
         _ = guestDirectory
@@ -71,6 +78,38 @@ import TestSupport
         #expect(result.output.contains(message), "\(result.output)")
         #expect(result.output.split(separator: "\n").count == 1, "one line: \(result.output)")
         #expect(!result.output.contains("Fatal error"))
+    }
+
+    /// A FIFO given as a guest or a trace used to block in open(2) forever, before the "not a
+    /// regular file" check: it must get the same one-line error as a directory.
+    @Test(arguments: [["run"], ["msix-replay"]])
+    func aFIFOIsRefusedLikeADirectoryWithoutBlocking(command: [String]) throws {
+        let fifo = NSTemporaryDirectory() + "vmm-fifo-\(UUID().uuidString)"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let result = runProcess(vmmExecutable, command + [fifo], timeout: 10)
+        #expect(result.status == 2, "\(result.output)")
+        #expect(result.output.contains(": not a regular file"), "\(result.output)")
+        #expect(result.output.split(separator: "\n").count == 1)
+    }
+
+    /// Values the parser can judge alone (a sign, zero) exit 64 with a sentence saying what is
+    /// wrong, never "Missing value" for a negative number.
+    @Test(arguments: [
+        (["run", "--vcpus", "-1"], "--vcpus must be positive, not -1"),
+        (["run", "--vcpus", "0"], "--vcpus must be positive, not 0"),
+        (["run", "--memory", "-1"], "it must be positive"),
+        (["run", "--msix-vectors", "-3"], "--msix-vectors must be positive, not -3"),
+        (["run", "--test-devices", "-2"], "--test-devices must be 0 or more, not -2"),
+        (["run", "--timeout", "-1"], "--timeout must be a number of seconds in (0, 86400], not -1.0"),
+        (["run", "--ecam-base", "-5"], "'-5' is not an address (use 0x… hex or decimal; it must be positive)"),
+        (["test", "--jobs", "-1"], "--jobs must be at least 1, not -1"),
+    ])
+    func negativeAndZeroCountsAreExplained(arguments: [String], message: String) {
+        let result = runProcess(vmmExecutable, arguments)
+        #expect(result.status == 64, "\(result.output)")
+        #expect(result.output.contains(message), "\(result.output)")
+        #expect(!result.output.contains("Missing value"))
     }
 
     @Test func helpExplainsEveryOption() {

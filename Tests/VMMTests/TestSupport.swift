@@ -33,8 +33,10 @@ func quietConfiguration(vcpus: Int = 1) -> MachineConfiguration {
     return configuration
 }
 
-/// Runs an executable to completion, returning its status and combined output.
-func runProcess(_ path: String, _ arguments: [String], environment: [String: String]? = nil) -> (status: Int32, output: String) {
+/// Runs an executable to completion (killing it after `timeout` seconds), returning its status
+/// and combined output.
+func runProcess(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
+                timeout: Double = 600) -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -44,8 +46,11 @@ func runProcess(_ path: String, _ arguments: [String], environment: [String: Str
     process.standardError = pipe
     process.standardInput = FileHandle.nullDevice
     do { try process.run() } catch { return (-1, "cannot start \(path): \(error)") }
+    let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    watchdog.cancel()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
