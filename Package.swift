@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "PCITests", dependencies: ["TestSupport", "PCI", "Devices"]),
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
-        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM"]),
+        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "MSIXReplay"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,11 +10,12 @@ public enum KVMInjectableIoctl: String, Sendable, CaseIterable {
 
 /// A test seam, as apple/swift-system mocks its system calls: the next calls of an ioctl on one
 /// VM fail with an errno chosen by the test, without reaching the kernel, so error paths (a route
-/// committed, then an irqfd refused) can be exercised on a real VM. Unarmed, it costs one relaxed
-/// atomic load per ioctl.
+/// committed, then an irqfd refused) can be exercised on a real VM. It can also record the order
+/// in which those ioctls are issued. Unarmed, it costs one relaxed atomic load per ioctl.
 public final class KVMFaultInjection: Sendable {
     private let armed = Atomic<Bool>(false)
     private let plan = Mutex<[KVMInjectableIoctl: [Int32]]>([:])
+    private let log = Mutex<[KVMInjectableIoctl]?>(nil)
 
     init() {}
 
@@ -24,16 +25,27 @@ public final class KVMFaultInjection: Sendable {
         armed.store(true, ordering: .releasing)
     }
 
-    /// Forgets every planned failure.
+    /// Forgets every planned failure and stops recording.
     public func clear() {
         plan.withLock { $0.removeAll() }
+        log.withLock { $0 = nil }
         armed.store(false, ordering: .releasing)
     }
+
+    /// Starts (or restarts) recording every call of the injectable ioctls, in issue order.
+    public func startRecording() {
+        log.withLock { $0 = [] }
+        armed.store(true, ordering: .releasing)
+    }
+
+    /// The calls recorded since `startRecording` (failed ones included).
+    public var recorded: [KVMInjectableIoctl] { log.withLock { $0 ?? [] } }
 
     /// The errno the next call of `ioctl` must fail with, if one is planned (and takes it).
     @inline(__always)
     func take(_ ioctl: KVMInjectableIoctl) -> Int32? {
         guard armed.load(ordering: .relaxed) else { return nil }
+        log.withLock { $0?.append(ioctl) }
         return plan.withLock { p in
             guard var queue = p[ioctl], !queue.isEmpty else { return nil }
             let errno = queue.removeFirst()

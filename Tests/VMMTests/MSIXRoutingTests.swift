@@ -1,4 +1,5 @@
 import Devices
+import MSIXReplay
 import PCI
 import Testing
 import TestSupport
@@ -63,6 +64,40 @@ import VMM
         #expect(rig.device.attachedIRQFDs == 1, "the next unmask attaches it")
         rig.write(R.raiseBackend, 1)
         #expect(rig.register(R.countSignaled) == 1, "now through the irqfd")
+    }
+
+    /// README "Where the replay's order differs from KVM's": one MaskAll clear that delivers a
+    /// pending bit and releases a held backend signal of the same vector.
+    @Test func aMaskAllClearSignalsPendingBitsBeforeAttachingIrqfdsWhileTheReplayInterleaves() throws {
+        typealias R = MSIXTestDeviceRegister
+        let rig = try Rig(vectors: 4)
+        rig.messageControl(enable: true, maskAll: true)
+        rig.program(1, data: 0x41, masked: false)
+        rig.write(R.resetCounts, 1)
+        rig.write(R.raise, 1)         // masked by the function: pends
+        rig.write(R.raiseBackend, 1)  // masked: held in the eventfd
+        #expect(rig.register(R.countPended) == 1)
+        rig.machine.vm.faults.startRecording()
+        rig.messageControl(enable: true, maskAll: false)
+        #expect(rig.machine.vm.faults.recorded == [.signalMSI, .setGSIRouting, .irqfd], "pending bit sent, then commit, then attach")
+        #expect(rig.register(R.countSignaled) == 1)
+        #expect(rig.device.attachedIRQFDs == 1)
+
+        var replayer = Replayer()
+        var events: [String] = []
+        let trace = [
+            #"{"op":"init","vectors":4}"#, #"{"op":"notifiers","poll":false}"#,
+            #"{"op":"bar_write","offset":16,"size":4,"value":4276092928}"#, #"{"op":"bar_write","offset":24,"size":4,"value":65}"#,
+            #"{"op":"cap_write","offset":2,"size":2,"value":49152}"#, #"{"op":"bar_write","offset":28,"size":4,"value":0}"#,
+            #"{"op":"notify","vector":1}"#, #"{"op":"backend","vector":1}"#,
+            #"{"op":"cap_write","offset":2,"size":2,"value":32768}"#,
+        ]
+        for (number, line) in trace.enumerated() { replayer.feed(line: line, number: number + 1) { events.append($0) } }
+        #expect(events == [
+            #"{"event":"use","vector":1,"address":4276092928,"data":65}"#,
+            #"{"event":"msi","vector":1,"address":4276092928,"data":65,"via":"irqfd"}"#,
+            #"{"event":"msi","vector":1,"address":4276092928,"data":65,"via":"signal"}"#,
+        ], "the replay: per vector, held signal before pending bit")
     }
 
     @Test func maskedVectorsNeverAppearInTheCommittedTable() throws {
