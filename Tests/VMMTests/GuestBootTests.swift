@@ -82,6 +82,15 @@ import VMM
         #expect(outcome.exitStatus == 126)
     }
 
+    /// A guest overlaps two BAR0s, then separates them: the refused one must work at once.
+    @Test func aRefusedBarWorksOnceTheGuestSeparatesTheBars() throws {
+        var configuration = quietConfiguration()
+        configuration.testDevices = 2
+        let (machine, outcome) = try Machine.runGuest(at: guest("bar-overlap"), configuration: configuration, timeout: 20)
+        #expect(outcome == .guestExit(value: 0), "\(machine.console.transcript)")
+        #expect(machine.console.transcript.contains("bar-overlap: all checks passed"))
+    }
+
     @Test(arguments: [1e300, Double.infinity, Double.nan])
     func outlandishTimeoutsDoNotTrap(timeout: Double) throws {
         let (_, outcome) = try Machine.runGuest(at: guest("hello"), configuration: quietConfiguration(), timeout: timeout)
