@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "Interrupts", targets: ["Interrupts"]),
         .library(name: "MSIX", targets: ["MSIX"]),
         .library(name: "MSIXReplay", targets: ["MSIXReplay"]),
+        .library(name: "KVMMSIX", targets: ["KVMMSIX"]),
+        .library(name: "Threads", targets: ["Threads"]),
         .library(name: "DeviceTree", targets: ["DeviceTree"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "VMM", targets: ["VMM"]),
@@ -34,12 +36,17 @@ let package = Package(
         // The MSI-X function knows nothing of KVM or PCI: it talks to notifier and sink protocols.
         .target(name: "MSIX", dependencies: ["TextFormat"]),
         .target(name: "MSIXReplay", dependencies: ["MSIX", "TextFormat"]),
+        // Dedicated OS threads and a pthread monitor: vCPU loops and backends block in the kernel,
+        // so they never run on Swift concurrency's pool.
+        .target(name: "Threads"),
+        // The MSI-X PCI function on KVM: MSIX joined to PCI and to the Interrupts router.
+        .target(name: "KVMMSIX", dependencies: ["MSIX", "PCI", "Interrupts", "KVM", "Devices", "Threads"]),
         // libfdt from Debian's libfdt-dev, which ships no pkg-config file: the module map links
         // "fdt" itself. Scripts/setup.sh installs the package.
         .systemLibrary(name: "CLibFDT", providers: [.apt(["libfdt-dev"])]),
         .target(name: "DeviceTree", dependencies: ["CLibFDT"]),
         .target(name: "Platform", dependencies: ["KVM", "Memory", "DeviceTree", "TextFormat"]),
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "Platform", "TextFormat"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "KVMMSIX", "Threads", "Platform", "TextFormat"]),
         .executableTarget(
             name: "vmm",
             dependencies: ["VMM", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]

@@ -1,4 +1,5 @@
 import Synchronization
+import Threads
 
 /// The end of a run: set once, by whichever comes first (exit port, vCPU failure, timeout), and
 /// waited for with a deadline.

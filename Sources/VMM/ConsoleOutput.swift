@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Threads
 
 /// The console's way to standard output: a fixed ring of bytes that a writer thread of its own
 /// drains to a file descriptor, so a slow reader of that descriptor (a pipe, a terminal) never

@@ -9,6 +9,7 @@ import Memory
 import PCI
 import Platform
 import Synchronization
+import Threads
 
 /// A machine built from a `MachineConfiguration`: KVM VM with in-kernel irqchip, guest RAM, vCPUs,
 /// the port and MMIO buses with the console, exit and probe devices. Load a guest, then `run`.

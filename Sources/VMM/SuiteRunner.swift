@@ -1,3 +1,4 @@
+import Threads
 import Synchronization
 
 /// The result of one guest of the suite.

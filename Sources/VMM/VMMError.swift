@@ -8,7 +8,6 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
     case vcpuCount(requested: Int, maximum: Int)
     case guestFile(path: String, reason: String)
     case hostFile(path: String, reason: String)
-    case threadCreation(name: String, errno: Int32)
     case layout(String)
     /// An action the machine's phase does not allow (running twice, loading while running).
     case machinePhase(action: String, phase: Machine.Phase)
@@ -27,8 +26,6 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
             "cannot read guest \(path): \(reason)"
         case let .hostFile(path, reason):
             "cannot write \(path): \(reason)"
-        case let .threadCreation(name, errno):
-            "cannot start thread \(name): \(errnoName(errno))"
         case let .layout(message):
             "bad machine layout: \(message)"
         case let .machinePhase(action, phase):

@@ -3,25 +3,26 @@ import Glibc
 #endif
 import KVM
 import Synchronization
+import Threads
 
-/// A device backend on its own thread: it waits on one doorbell eventfd per vector (written by
-/// KVM ioeventfds when the guest writes DOORBELL[v], with no vCPU exit) and raises each rung
-/// vector through `raise(vector, count)`.
+/// A device backend on its own thread: it waits on one doorbell eventfd each (written by KVM
+/// ioeventfds when the guest writes the doorbell, with no vCPU exit) and hands each rung doorbell
+/// and its count to `ring(index, count)`.
 final class DoorbellBackend: Sendable {
-    /// Doorbell eventfds by vector; nil where the vector has none (its doorbell is served by an exit).
+    /// Doorbell eventfds by index.
     let doorbells: [EventFD?]
     private let stopEvent: EventFD
     private let thread = Mutex<OSThread?>(nil)
 
-    /// Makes eventfds for vectors 0..<count.
+    /// Makes eventfds for doorbells 0..<count.
     init(count: Int) throws {
         doorbells = try (0..<count).map { _ in try EventFD(nonblocking: true) }
         stopEvent = try EventFD(nonblocking: true)
     }
 
-    /// Starts the backend thread, which calls `raise(vector, count)` for each rung doorbell.
-    func start(name: String, raise: @escaping @Sendable (Int, UInt64) -> Void) throws {
-        try thread.withLock { (t: inout OSThread?) throws(VMMError) in
+    /// Starts the backend thread, which calls `raise(index, count)` for each rung doorbell.
+    func start(name: String, raise: @escaping @Sendable (Int, UInt64) -> Void) throws(ThreadError) {
+        try thread.withLock { (t: inout OSThread?) throws(ThreadError) in
             guard t == nil else { return }
             t = try OSThread(name: name) { [self] in run(raise) }
         }

@@ -5,14 +5,14 @@ import Synchronization
 
 /// A dedicated OS thread (pthread) running one closure: vCPU loops and device backends block in
 /// the kernel, so they never run on Swift concurrency's cooperative pool.
-final class OSThread: Sendable {
+public final class OSThread: Sendable {
     /// Written once by `pthread_create` in `init`, before the object is shared; read-only after.
     private nonisolated(unsafe) var handle = pthread_t()
     private let body: @Sendable () -> Void
     private let joined = Atomic<Bool>(false)
 
     /// Starts `body` on a new thread; `name` is used in error messages.
-    init(name: String, _ body: @escaping @Sendable () -> Void) throws(VMMError) {
+    public init(name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadError) {
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
         let r = pthread_create(&handle, nil, { raw in
@@ -22,18 +22,27 @@ final class OSThread: Sendable {
         }, context)
         if r != 0 {
             Unmanaged<OSThread>.fromOpaque(context).release()
-            throw .threadCreation(name: name, errno: r)
+            throw ThreadError(name: name, errno: r)
         }
     }
 
     /// Sends `signal` to the thread (used to kick a vCPU out of KVM_RUN).
-    func kill(_ signal: Int32) {
+    public func kill(_ signal: Int32) {
         _ = pthread_kill(handle, signal)
     }
 
     /// Waits for the thread to finish. Later calls (from any thread) return at once.
-    func join() {
+    public func join() {
         guard !joined.exchange(true, ordering: .acquiringAndReleasing) else { return }
         _ = pthread_join(handle, nil)
+    }
+}
+
+/// A thread that could not be started: its name and pthread_create's error number.
+public struct ThreadError: Error, Equatable, CustomStringConvertible {
+    public let name: String
+    public let errno: Int32
+    public var description: String {
+        "cannot start thread \(name): " + (errno == EAGAIN ? "EAGAIN (thread limit reached)" : "errno \(errno)")
     }
 }

@@ -7,11 +7,11 @@ import Glibc
 ///
 /// Sendable: the mutex and condition are made once, never move (they live in allocations of
 /// their own), and pthreads synchronises every use of them.
-final class Monitor: Sendable {
+public final class Monitor: Sendable {
     private nonisolated(unsafe) let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private nonisolated(unsafe) let condition: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    public init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -30,31 +30,31 @@ final class Monitor: Sendable {
     }
 
     /// Runs `body` with the mutex held.
-    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    public func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Waits for `broadcast` (or a spurious wake-up). Call with the mutex held, inside `withLock`.
-    func wait() {
+    public func wait() {
         pthread_cond_wait(condition, mutex)
     }
 
     /// Like `wait`, but returns false once the monotonic clock passes `deadline`.
-    func wait(until deadline: timespec) -> Bool {
+    public func wait(until deadline: timespec) -> Bool {
         var deadline = deadline
         return pthread_cond_timedwait(condition, mutex, &deadline) != ETIMEDOUT
     }
 
     /// Wakes every waiter. Call with the mutex held.
-    func broadcast() {
+    public func broadcast() {
         pthread_cond_broadcast(condition)
     }
 
     /// The monotonic time `seconds` from now, clamped so it always fits a timespec (a year is
     /// longer than any wait): negative values count as no wait, NaN and infinity as a year.
-    static func deadline(after seconds: Double) -> timespec {
+    public static func deadline(after seconds: Double) -> timespec {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let wait = min(max(0, seconds.isNaN ? .infinity : seconds), 365 * 86400)

@@ -6,14 +6,12 @@ import Synchronization
 /// `MSIVectorRouter`, its sends go out with `KVM_SIGNAL_MSI`, and a PBA poll turns backend events
 /// held in a masked vector's eventfd into pending bits.
 ///
-/// Called only from inside the `MSIXDevice` operation that holds the device's lock.
+/// Called only from inside the `MSIXDevice` operation that holds the function's lock.
 final class KVMMSIXSink: MSIXInterruptSink, Sendable {
     let router: MSIVectorRouter
     private let log: @Sendable (String) -> Void
     private let name: String
-    /// Messages sent with KVM_SIGNAL_MSI (COUNT_SIGNALED).
-    let signaled = Atomic<UInt64>(0)
-    /// The same since the device was made (not cleared by RESET_COUNTS).
+    /// Messages sent with KVM_SIGNAL_MSI since the function was made.
     let signaledTotal = Atomic<UInt64>(0)
 
     init(router: MSIVectorRouter, name: String, log: @escaping @Sendable (String) -> Void) {
@@ -25,7 +23,6 @@ final class KVMMSIXSink: MSIXInterruptSink, Sendable {
     func send(_ message: MSIXMessage, vector: Int) {
         do {
             try router.send(address: message.address, data: message.data)
-            signaled.add(1, ordering: .relaxed)
             signaledTotal.add(1, ordering: .relaxed)
         } catch {
             log("\(name): vector \(vector): \(error)")
