@@ -43,10 +43,19 @@ extension KVMVirtualMachine {
     }
 
     /// Attaches `eventfd` to `gsi`: a write to the eventfd injects that GSI (KVM_IRQFD).
-    public func attachIRQFD(_ eventfd: EventFD, gsi: UInt32) throws {
+    ///
+    /// With `resample` (KVM_IRQFD_FLAG_RESAMPLE; the GSI must be a level-triggered irqchip pin):
+    /// a write asserts the line and KVM keeps it asserted until the guest acknowledges the
+    /// interrupt (EOI), then de-asserts it and signals `resample`, so the device can re-check its
+    /// condition and write again if it still holds: level semantics with no exit.
+    public func attachIRQFD(_ eventfd: EventFD, gsi: UInt32, resample: EventFD? = nil) throws {
         var request = kvm_irqfd()
         request.fd = UInt32(bitPattern: eventfd.fd.rawValue)
         request.gsi = gsi
+        if let resample {
+            request.flags = UInt32(KVM_IRQFD_FLAG_RESAMPLE)
+            request.resamplefd = UInt32(bitPattern: resample.fd.rawValue)
+        }
         try injectedFailure(.irqfd, "attaching fd \(eventfd.fd.rawValue) to GSI \(gsi)")
         _ = try withUnsafeMutablePointer(to: &request) {
             try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "attaching fd \(eventfd.fd.rawValue) to GSI \(gsi)", $0)
@@ -65,14 +74,22 @@ extension KVMVirtualMachine {
         }
     }
 
-    /// Makes guest writes of `length` bytes to `address` signal `eventfd` without a vCPU exit (KVM_IOEVENTFD).
-    /// `port` selects port I/O space instead of MMIO.
-    public func attachIOEventFD(_ eventfd: EventFD, address: UInt64, length: UInt32, port: Bool = false, deassign: Bool = false) throws {
+    /// Makes guest writes of `length` bytes (0, 1, 2, 4 or 8; 0 matches a write of any length)
+    /// to `address` signal `eventfd` without a vCPU exit (KVM_IOEVENTFD). `port` selects port I/O
+    /// space instead of MMIO. With `datamatch` only writes of exactly that value are caught
+    /// (KVM_IOEVENTFD_FLAG_DATAMATCH); others exit as usual. Removing (`deassign`) must name the
+    /// same address, length and datamatch.
+    public func attachIOEventFD(_ eventfd: EventFD, address: UInt64, length: UInt32, port: Bool = false,
+                                datamatch: UInt64? = nil, deassign: Bool = false) throws {
         var request = kvm_ioeventfd()
         request.addr = address
         request.len = length
         request.fd = eventfd.fd.rawValue
         var flags: UInt32 = 0
+        if let datamatch {
+            flags |= UInt32(1 << kvm_ioeventfd_flag_nr_datamatch)
+            request.datamatch = datamatch
+        }
         if port { flags |= UInt32(1 << kvm_ioeventfd_flag_nr_pio) }
         if deassign { flags |= UInt32(1 << kvm_ioeventfd_flag_nr_deassign) }
         request.flags = flags
@@ -80,6 +97,46 @@ extension KVMVirtualMachine {
         _ = try withUnsafeMutablePointer(to: &request) {
             try checkedIoctl(fd.rawValue, CKVM_IOEVENTFD, "KVM_IOEVENTFD",
                              "\(deassign ? "removing" : "adding") \(length) bytes at \(hex(address))", $0)
+        }
+    }
+
+    /// Sets the level of an irqchip input (KVM_IRQ_LINE_STATUS): `gsi` 0–23 is an IOAPIC pin (0–15
+    /// also a PIC pin). A level-triggered device holds it high while its condition holds and sets
+    /// it low when it clears. Returns KVM's status: > 0 delivered, 0 masked or coalesced, < 0
+    /// ignored.
+    @discardableResult
+    public func setIRQLine(gsi: UInt32, high: Bool) throws -> Int32 {
+        var level = kvm_irq_level()
+        level.irq = gsi
+        level.level = high ? 1 : 0
+        _ = try withUnsafeMutablePointer(to: &level) {
+            try checkedIoctl(fd.rawValue, CKVM_IRQ_LINE_STATUS, "KVM_IRQ_LINE_STATUS", "GSI \(gsi) \(high ? "high" : "low")", $0)
+        }
+        return level.status
+    }
+
+    /// The in-kernel IOAPIC's state (KVM_GET_IRQCHIP, chip 2): its pin levels (IRR) and its 24
+    /// redirection entries as 64-bit values (vector bits 7:0, delivery mode 10:8, trigger bit 15,
+    /// mask bit 16, destination 63:56).
+    public func ioapicState() throws -> (pinLevels: UInt32, redirection: [UInt64]) {
+        var chip = kvm_irqchip()
+        chip.chip_id = UInt32(KVM_IRQCHIP_IOAPIC)
+        _ = try withUnsafeMutablePointer(to: &chip) { try checkedIoctl(fd.rawValue, CKVM_GET_IRQCHIP, "KVM_GET_IRQCHIP", "IOAPIC", $0) }
+        return (ckvm_ioapic_irr(&chip), (0..<24).map { ckvm_ioapic_entry(&chip, UInt32($0)) })
+    }
+
+    /// Writes IOAPIC redirection entry `pin` (0–23), as a guest's IOREGSEL/IOWIN writes would
+    /// (KVM_GET_IRQCHIP, then KVM_SET_IRQCHIP).
+    public func setIOAPICRedirection(pin: Int, _ entry: UInt64) throws {
+        guard (0..<24).contains(pin) else {
+            throw KVMError.ioctl(name: "KVM_SET_IRQCHIP", argument: "IOAPIC pin \(pin) (0…23)", errno: 22)
+        }
+        var chip = kvm_irqchip()
+        chip.chip_id = UInt32(KVM_IRQCHIP_IOAPIC)
+        _ = try withUnsafeMutablePointer(to: &chip) { try checkedIoctl(fd.rawValue, CKVM_GET_IRQCHIP, "KVM_GET_IRQCHIP", "IOAPIC", $0) }
+        ckvm_ioapic_set_entry(&chip, UInt32(pin), entry)
+        _ = try withUnsafeMutablePointer(to: &chip) {
+            try checkedIoctl(fd.rawValue, CKVM_SET_IRQCHIP, "KVM_SET_IRQCHIP", "IOAPIC pin \(pin)", $0)
         }
     }
 

@@ -113,6 +113,80 @@ import TestSupport
         #expect(try events.consume() == nil, "nothing signalled once removed")
     }
 
+    /// With datamatch only a write of that value is caught; another value exits as MMIO.
+    @Test func ioeventfdWithDatamatchCatchesOnlyItsValue() throws {
+        let vm = try KVMSystem().createVirtualMachine()
+        let ram = UnsafeMutableRawPointer.allocate(byteCount: 0x1_0000, alignment: 4096)
+        defer { ram.deallocate() }
+        ram.initializeMemory(as: UInt8.self, repeating: 0xF4, count: 0x1_0000)
+        func program(_ value: UInt16) {
+            // mov ax, 0x2000; mov ds, ax; mov word [0], value; hlt
+            let code: [UInt8] = [0xB8, 0x00, 0x20, 0x8E, 0xD8, 0xC7, 0x06, 0x00, 0x00, UInt8(value & 0xFF), UInt8(value >> 8), 0xF4]
+            ram.advanced(by: 0x1000).copyMemory(from: code, byteCount: code.count)
+        }
+        try vm.setUserMemoryRegion(slot: 0, guestAddress: 0, size: 0x1_0000, host: ram)
+        try vm.setTSSAddress(0xFFFB_D000)
+        let vcpu = try vm.createVCPU(id: 0)
+        func run() throws -> VCPUExit {
+            var sregs = try vcpu.specialRegisters()
+            sregs.cs.base = 0
+            sregs.cs.selector = 0
+            try vcpu.setSpecialRegisters(sregs)
+            var regs = kvm_regs()
+            regs.rip = 0x1000
+            regs.rflags = 2
+            try vcpu.setRegisters(regs)
+            return try vcpu.run()
+        }
+        let events = try EventFD(nonblocking: true)
+        try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, datamatch: 0x1234)
+        program(0x1234)
+        guard case .hlt = try run() else { Issue.record("the matching write was not caught"); return }
+        #expect(try events.consume() == 1)
+        program(0x4321)
+        guard case let .mmio(address, _, isWrite, data) = try run() else { Issue.record("another value must exit"); return }
+        #expect(address == 0x2_0000 && isWrite && data.loadUnaligned(as: UInt16.self) == 0x4321)
+        #expect(try events.consume() == nil)
+        #expect(throws: KVMError.self) { try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, datamatch: 0x9999, deassign: true) }
+        try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, datamatch: 0x1234, deassign: true)
+    }
+
+    /// INTx: KVM_IRQ_LINE holds an IOAPIC pin at a level; with the pin routed (level-triggered,
+    /// unmasked) its vector reaches the LAPIC; a resample irqfd asserts the same pin from an
+    /// eventfd write.
+    @Test func irqLinesHoldTheirLevelAndReachTheLAPICThroughTheIOAPIC() throws {
+        let vm = try KVMSystem().createVirtualMachine()
+        try vm.createIRQChip()
+        let vcpu = try vm.createVCPU(id: 0)
+        var page = try vcpu.lapicState()
+        page[0xF1] |= 0x01  // SVR bit 8: software enable
+        try vcpu.setLapicState(page)
+        func irr(_ vector: Int) throws -> Bool {
+            let p = try vcpu.lapicState()
+            return p.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0x200 + 0x10 * (vector / 32), as: UInt32.self) } & (1 << UInt32(vector % 32)) != 0
+        }
+        try vm.setIRQLine(gsi: 10, high: true)
+        #expect(try vm.ioapicState().pinLevels & (1 << 10) != 0, "the pin stays high")
+        #expect(try !irr(0x50), "masked by default: nothing delivered")
+        try vm.setIRQLine(gsi: 10, high: false)
+        #expect(try vm.ioapicState().pinLevels & (1 << 10) == 0)
+        // Vector 0x50, fixed, physical destination 0, active high, level-triggered, unmasked.
+        try vm.setIOAPICRedirection(pin: 10, 0x50 | 1 << 15)
+        #expect(try vm.ioapicState().redirection[10] & 0x1_80FF == 0x80_50)
+        #expect(try vm.setIRQLine(gsi: 10, high: true) > 0, "delivered")
+        #expect(try irr(0x50), "the pin's vector waits in the LAPIC's IRR")
+        try vm.setIRQLine(gsi: 10, high: false)
+        // The same pin from an irqfd with a resample fd (level semantics without an exit).
+        try vm.setIOAPICRedirection(pin: 11, 0x51 | 1 << 15)
+        let trigger = try EventFD(nonblocking: true), resample = try EventFD(nonblocking: true)
+        try vm.attachIRQFD(trigger, gsi: 11, resample: resample)
+        try trigger.signal()
+        #expect(try irr(0x51), "an eventfd write asserted the pin")
+        #expect(try resample.consume() == nil, "no EOI yet: nothing to resample")
+        try vm.detachIRQFD(trigger, gsi: 11)
+        #expect(throws: KVMError.self) { try vm.setIOAPICRedirection(pin: 24, 0) }
+    }
+
     /// KVM_SIGNAL_MSI with the LAPIC software-enabled: delivered (1), and the vector is in the
     /// LAPIC's IRR afterwards; aimed at an APIC ID no vCPU has, it is not delivered.
     @Test func signalMSIPutsTheVectorIntoTheLAPICsIRR() throws {

@@ -21,6 +21,9 @@ static const unsigned long CKVM_SET_GSI_ROUTING = KVM_SET_GSI_ROUTING;
 static const unsigned long CKVM_IRQFD = KVM_IRQFD;
 static const unsigned long CKVM_IOEVENTFD = KVM_IOEVENTFD;
 static const unsigned long CKVM_SIGNAL_MSI = KVM_SIGNAL_MSI;
+static const unsigned long CKVM_IRQ_LINE_STATUS = KVM_IRQ_LINE_STATUS;
+static const unsigned long CKVM_GET_IRQCHIP = KVM_GET_IRQCHIP;
+static const unsigned long CKVM_SET_IRQCHIP = KVM_SET_IRQCHIP;
 static const unsigned long CKVM_RUN = KVM_RUN;
 static const unsigned long CKVM_GET_REGS = KVM_GET_REGS;
 static const unsigned long CKVM_SET_REGS = KVM_SET_REGS;
@@ -135,5 +138,15 @@ static inline size_t ckvm_routing_size(uint32_t entries) {
 static inline size_t ckvm_cpuid2_size(uint32_t entries) {
     return sizeof(struct kvm_cpuid2) + (size_t)entries * sizeof(struct kvm_cpuid_entry2);
 }
+
+/// The IOAPIC's redirection entry `pin` in a KVM_GET_IRQCHIP result (the union of bit-fields does
+/// not import into Swift).
+static inline uint64_t ckvm_ioapic_entry(const struct kvm_irqchip *chip, unsigned pin) {
+    return chip->chip.ioapic.redirtbl[pin].bits;
+}
+static inline void ckvm_ioapic_set_entry(struct kvm_irqchip *chip, unsigned pin, uint64_t bits) {
+    chip->chip.ioapic.redirtbl[pin].bits = bits;
+}
+static inline uint32_t ckvm_ioapic_irr(const struct kvm_irqchip *chip) { return chip->chip.ioapic.irr; }
 
 #endif
