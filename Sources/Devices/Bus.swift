@@ -9,10 +9,12 @@ import TextFormat
 /// Ranges are kept sorted and may not overlap; lookup is a binary search. An access is routed to a
 /// device only when it lies wholly inside the device's range. Unclaimed reads return all ones and
 /// unclaimed writes are dropped; both are counted and logged at a limited rate.
-/// Registration may happen while vCPUs run (BAR relocation): the map is behind a mutex held only
-/// for the lookup, never while a device handler runs. Each range counts the accesses running in
-/// it, so `unregister` can wait until none is: once it returns, the device gets no more calls
-/// through that range.
+/// Registration may happen while vCPUs run (BAR relocation). The exit path takes no lock: the
+/// map is an immutable sorted array that a change replaces whole (changes are serialised by a
+/// mutex of their own). A lookup counts itself in `readers` while it holds the current map, so a
+/// change frees the map it replaced only once no lookup can still be reading it; and each range
+/// counts the accesses running in it, so `unregister` can wait until none is: once it returns,
+/// the device gets no more calls through that range.
 public final class Bus: Sendable {
     /// One registered range. `last` is inclusive so a range may end at the top of the address space.
     public struct Range: Sendable, Equatable, CustomStringConvertible {
@@ -38,7 +40,18 @@ public final class Bus: Sendable {
 
     /// "port" or "MMIO", for messages.
     public let spaceName: String
-    private let entries = Mutex<[Entry]>([])
+    /// The sorted ranges: an immutable array, replaced whole by each change.
+    final class Map: Sendable {
+        let entries: [Entry]
+        init(_ entries: [Entry]) { self.entries = entries }
+    }
+
+    /// The current map, retained once by this bus; lookups read it without retaining it.
+    private let current: Atomic<Unmanaged<Map>>
+    /// Lookups between loading `current` and being done with the map.
+    private let readers = Atomic<Int>(0)
+    /// Serialises changes of the map.
+    private let changes = Mutex(())
     private let unclaimedLog: RateLimitedLog
 
     /// - Parameters:
@@ -48,6 +61,33 @@ public final class Bus: Sendable {
     public init(spaceName: String, unclaimedLogLimit: Int = 8, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.spaceName = spaceName
         unclaimedLog = RateLimitedLog(limit: unclaimedLogLimit, sink: log)
+        current = Atomic(Unmanaged.passRetained(Map([])))
+    }
+
+    deinit {
+        current.load(ordering: .acquiring).release()
+    }
+
+    /// Replaces the map with `change(entries)`: under the change mutex, then waits until no lookup
+    /// can still hold the old map and releases it.
+    private func change<T, E: Error>(_ body: (inout [Entry]) throws(E) -> T) throws(E) -> T {
+        try changes.withLock { (_: inout ()) throws(E) -> T in
+            let old = current.load(ordering: .acquiring)
+            var list = old.takeUnretainedValue().entries
+            let result = try body(&list)
+            current.store(Unmanaged.passRetained(Map(list)), ordering: .sequentiallyConsistent)
+            // A lookup that counted itself before this load may still read the old map; one that
+            // counts itself after it loads the new one (both sequentially consistent).
+            while readers.load(ordering: .sequentiallyConsistent) != 0 { sched_yield() }
+            old.release()
+            return result
+        }
+    }
+
+    private var snapshot: [Entry] {
+        readers.add(1, ordering: .sequentiallyConsistent)
+        defer { readers.subtract(1, ordering: .releasing) }
+        return current.load(ordering: .sequentiallyConsistent).takeUnretainedValue().entries
     }
 
     /// Adds `device` at [base, base + size). Refuses empty, wrapping and overlapping ranges.
@@ -56,7 +96,7 @@ public final class Bus: Sendable {
         let (last, overflow) = base.addingReportingOverflow(size - 1)
         guard !overflow else { throw .wrapsAround(name: name, base: base, size: size) }
         let range = Range(base: base, last: last)
-        try entries.withLock { (list: inout [Entry]) throws(BusError) in
+        try change { (list: inout [Entry]) throws(BusError) in
             let index = Self.insertionIndex(list, base)
             if index > 0, list[index - 1].range.last >= base {
                 throw .overlap(name: name, range: range, existing: list[index - 1].name, existingRange: list[index - 1].range)
@@ -74,7 +114,7 @@ public final class Bus: Sendable {
     /// Must not be called from inside an access to the same range (it would wait for itself).
     @discardableResult
     public func unregister(base: UInt64) -> Bool {
-        let removed: Entry? = entries.withLock { list in
+        let removed: Entry? = change { list in
             let index = Self.insertionIndex(list, base)
             guard index < list.count, list[index].range.base == base else { return nil }
             return list.remove(at: index)
@@ -87,7 +127,7 @@ public final class Bus: Sendable {
 
     /// The ranges in address order, with the names they were registered under.
     public var ranges: [(name: String, range: Range)] {
-        entries.withLock { $0.map { ($0.name, $0.range) } }
+        snapshot.map { ($0.name, $0.range) }
     }
 
     /// Unclaimed accesses seen so far.
@@ -119,7 +159,11 @@ public final class Bus: Sendable {
     /// subtracts 1 when the device returns), and the offset into it.
     @inline(__always)
     func lookup(_ address: UInt64, size: Int) -> (Entry, UInt64)? {
-        entries.withLock { list in
+        readers.add(1, ordering: .sequentiallyConsistent)
+        defer { readers.subtract(1, ordering: .releasing) }
+        // In bounds for as long as `readers` counts this lookup: no change releases the map then.
+        return current.load(ordering: .sequentiallyConsistent)._withUnsafeGuaranteedRef { map in
+            let list = map.entries
             // Binary search for the last range with base <= address.
             var low = 0, high = list.count
             while low < high {
@@ -130,8 +174,8 @@ public final class Bus: Sendable {
             let entry = list[low - 1]
             let (accessLast, overflow) = address.addingReportingOverflow(UInt64(max(1, size)) - 1)
             guard !overflow, accessLast <= entry.range.last else { return nil }
-            // Counted under the map's lock: an `unregister` that removes the entry after this
-            // sees the count and waits for it.
+            // Counted while the map is held: an `unregister` that removes the entry waits for
+            // the lookups on the old map (readers) and then for this count.
             entry.inFlight.add(1, ordering: .relaxed)
             return (entry, address - entry.range.base)
         }

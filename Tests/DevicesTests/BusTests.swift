@@ -143,6 +143,36 @@ final class RecordingDevice: BusDevice {
         #expect(calls == 1, "no call reached the device after unregister returned")
     }
 
+    /// Lookups take no lock and read a map that changes under them: readers on two threads while
+    /// a third registers and unregisters ranges 20,000 times. Every read returns the device's
+    /// value or all ones, a range that stays registered is always found, and no map is freed
+    /// under a reader (which would crash or read garbage).
+    @Test func lookupsRacingThousandsOfMapChangesSeeOnlyWholeMaps() throws {
+        let bus = Bus(spaceName: "MMIO")
+        try bus.register(RecordingDevice(), name: "fixed", base: 0x10_0000, size: 0x1000)
+        let stop = Atomic<Bool>(false), bad = Atomic<Int>(0), reads = Atomic<Int>(0)
+        let readers = TestThreads(2) { _ in
+            while !stop.load(ordering: .relaxed) {
+                if bus.read(0x10_0010, size: 4) != 0xA010 { bad.add(1, ordering: .relaxed) }
+                let moving = bus.read(0x2000, size: 4)
+                if moving != 0xA000, moving != 0xFFFF_FFFF { bad.add(1, ordering: .relaxed) }
+                reads.add(2, ordering: .relaxed)
+            }
+        }
+        for i in 0..<20_000 {
+            try bus.register(RecordingDevice(), name: "moving", base: 0x2000, size: 0x100)
+            if i % 3 == 0 { try bus.register(RecordingDevice(), name: "other", base: 0x8000, size: 0x100) }
+            bus.unregister(base: 0x2000)
+            if i % 3 == 0 { bus.unregister(base: 0x8000) }
+        }
+        stop.store(true, ordering: .relaxed)
+        readers.join()
+        let badCount = bad.load(ordering: .relaxed), readCount = reads.load(ordering: .relaxed)
+        #expect(badCount == 0)
+        #expect(readCount > 0)
+        #expect(bus.ranges.map(\.name) == ["fixed"])
+    }
+
     @Test func lookupFindsEveryRangeAmongMany() throws {
         let bus = Bus(spaceName: "MMIO")
         // Register in a scrambled order; the map keeps them sorted.
