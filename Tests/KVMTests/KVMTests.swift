@@ -77,36 +77,16 @@ import TestSupport
     /// registered the write signals the eventfd and never exits; once it is removed, the same
     /// write is an MMIO exit.
     @Test func ioeventfdSignalsAreRegisteredAndRemoved() throws {
-        let vm = try KVMSystem().createVirtualMachine()
-        let ram = UnsafeMutableRawPointer.allocate(byteCount: 0x1_0000, alignment: 4096)
-        defer { ram.deallocate() }
-        // mov ax, 0x2000; mov ds, ax; mov word [0], 0x1234; hlt
-        let code: [UInt8] = [0xB8, 0x00, 0x20, 0x8E, 0xD8, 0xC7, 0x06, 0x00, 0x00, 0x34, 0x12, 0xF4]
-        ram.initializeMemory(as: UInt8.self, repeating: 0xF4, count: 0x1_0000)
-        ram.advanced(by: 0x1000).copyMemory(from: code, byteCount: code.count)
-        try vm.setUserMemoryRegion(slot: 0, guestAddress: 0, size: 0x1_0000, host: ram)
-        try vm.setTSSAddress(0xFFFB_D000)
-        let vcpu = try vm.createVCPU(id: 0)
-        func startAtCode() throws {
-            var sregs = try vcpu.specialRegisters()
-            sregs.cs.base = 0
-            sregs.cs.selector = 0
-            try vcpu.setSpecialRegisters(sregs)
-            var regs = kvm_regs()
-            regs.rip = 0x1000
-            regs.rflags = 2
-            try vcpu.setRegisters(regs)
-        }
+        let guest = try RealModeWordWriter()
+        let vm = guest.vm
         let events = try EventFD(nonblocking: true)
         try vm.attachIOEventFD(events, address: 0x2_0000, length: 2)
         #expect(throws: KVMError.self) { try vm.attachIOEventFD(events, address: 0x2_0000, length: 2) }
-        try startAtCode()
-        var exit = try vcpu.run()
+        var exit = try guest.run(writing: 0x1234)
         guard case .hlt = exit else { Issue.record("expected HLT with the ioeventfd, got \(exit)"); return }
         #expect(try events.consume() == 1, "the guest's write signalled the eventfd, with no exit")
         try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, deassign: true)
-        try startAtCode()
-        exit = try vcpu.run()
+        exit = try guest.run(writing: 0x1234)
         guard case let .mmio(address, size, isWrite, data) = exit else { Issue.record("expected an MMIO exit, got \(exit)"); return }
         #expect(address == 0x2_0000 && size == 2 && isWrite)
         #expect(data.loadUnaligned(as: UInt16.self) == 0x1234)
@@ -115,36 +95,13 @@ import TestSupport
 
     /// With datamatch only a write of that value is caught; another value exits as MMIO.
     @Test func ioeventfdWithDatamatchCatchesOnlyItsValue() throws {
-        let vm = try KVMSystem().createVirtualMachine()
-        let ram = UnsafeMutableRawPointer.allocate(byteCount: 0x1_0000, alignment: 4096)
-        defer { ram.deallocate() }
-        ram.initializeMemory(as: UInt8.self, repeating: 0xF4, count: 0x1_0000)
-        func program(_ value: UInt16) {
-            // mov ax, 0x2000; mov ds, ax; mov word [0], value; hlt
-            let code: [UInt8] = [0xB8, 0x00, 0x20, 0x8E, 0xD8, 0xC7, 0x06, 0x00, 0x00, UInt8(value & 0xFF), UInt8(value >> 8), 0xF4]
-            ram.advanced(by: 0x1000).copyMemory(from: code, byteCount: code.count)
-        }
-        try vm.setUserMemoryRegion(slot: 0, guestAddress: 0, size: 0x1_0000, host: ram)
-        try vm.setTSSAddress(0xFFFB_D000)
-        let vcpu = try vm.createVCPU(id: 0)
-        func run() throws -> VCPUExit {
-            var sregs = try vcpu.specialRegisters()
-            sregs.cs.base = 0
-            sregs.cs.selector = 0
-            try vcpu.setSpecialRegisters(sregs)
-            var regs = kvm_regs()
-            regs.rip = 0x1000
-            regs.rflags = 2
-            try vcpu.setRegisters(regs)
-            return try vcpu.run()
-        }
+        let guest = try RealModeWordWriter()
+        let vm = guest.vm
         let events = try EventFD(nonblocking: true)
         try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, datamatch: 0x1234)
-        program(0x1234)
-        guard case .hlt = try run() else { Issue.record("the matching write was not caught"); return }
+        guard case .hlt = try guest.run(writing: 0x1234) else { Issue.record("the matching write was not caught"); return }
         #expect(try events.consume() == 1)
-        program(0x4321)
-        guard case let .mmio(address, _, isWrite, data) = try run() else { Issue.record("another value must exit"); return }
+        guard case let .mmio(address, _, isWrite, data) = try guest.run(writing: 0x4321) else { Issue.record("another value must exit"); return }
         #expect(address == 0x2_0000 && isWrite && data.loadUnaligned(as: UInt16.self) == 0x4321)
         #expect(try events.consume() == nil)
         #expect(throws: KVMError.self) { try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, datamatch: 0x9999, deassign: true) }
@@ -154,7 +111,7 @@ import TestSupport
     /// INTx: KVM_IRQ_LINE holds an IOAPIC pin at a level; with the pin routed (level-triggered,
     /// unmasked) its vector reaches the LAPIC; a resample irqfd asserts the same pin from an
     /// eventfd write.
-    @Test func irqLinesHoldTheirLevelAndReachTheLAPICThroughTheIOAPIC() throws {
+    @Test func irqLinesHoldTheirLevelAndReachTheLAPICThroughTheIOAPIC() async throws {
         let vm = try KVMSystem().createVirtualMachine()
         try vm.createIRQChip()
         let vcpu = try vm.createVCPU(id: 0)
@@ -181,6 +138,9 @@ import TestSupport
         let trigger = try EventFD(nonblocking: true), resample = try EventFD(nonblocking: true)
         try vm.attachIRQFD(trigger, gsi: 11, resample: resample)
         try trigger.signal()
+        // A pin route is injected by a kernel worker after the eventfd write: wait for it.
+        let clock = ContinuousClock(), deadline = clock.now + .seconds(5)
+        while try !irr(0x51), clock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
         #expect(try irr(0x51), "an eventfd write asserted the pin")
         #expect(try resample.consume() == nil, "no EOI yet: nothing to resample")
         try vm.detachIRQFD(trigger, gsi: 11)
@@ -231,5 +191,40 @@ import TestSupport
         #expect(try vcpu.registers().rip == 0x12_3456)
         #expect(try vcpu.registers().rsi == 7)
         #expect(try vcpu.lapicState().count == 1024)
+    }
+}
+
+/// A VM whose one vCPU runs a few real-mode instructions, `mov ax, 0x2000; mov ds, ax;
+/// mov word [0], value; hlt`: a 2-byte write to guest-physical 0x20000, outside its 64 KiB of
+/// RAM (so an MMIO exit, or an ioeventfd), then HLT (no irqchip: KVM_EXIT_HLT).
+final class RealModeWordWriter {
+    let vm: KVMVirtualMachine
+    let vcpu: KVMVCPU
+    private let ram: UnsafeMutableRawPointer
+
+    init() throws {
+        vm = try KVMSystem().createVirtualMachine()
+        ram = UnsafeMutableRawPointer.allocate(byteCount: 0x1_0000, alignment: 4096)
+        ram.initializeMemory(as: UInt8.self, repeating: 0xF4, count: 0x1_0000)
+        try vm.setUserMemoryRegion(slot: 0, guestAddress: 0, size: 0x1_0000, host: ram)
+        try vm.setTSSAddress(0xFFFB_D000)
+        vcpu = try vm.createVCPU(id: 0)
+    }
+
+    deinit { ram.deallocate() }
+
+    /// Runs the code once, from the start, writing `value`; returns the first exit.
+    func run(writing value: UInt16) throws -> VCPUExit {
+        let code: [UInt8] = [0xB8, 0x00, 0x20, 0x8E, 0xD8, 0xC7, 0x06, 0x00, 0x00, UInt8(value & 0xFF), UInt8(value >> 8), 0xF4]
+        ram.advanced(by: 0x1000).copyMemory(from: code, byteCount: code.count)
+        var sregs = try vcpu.specialRegisters()
+        sregs.cs.base = 0
+        sregs.cs.selector = 0
+        try vcpu.setSpecialRegisters(sregs)
+        var regs = kvm_regs()
+        regs.rip = 0x1000
+        regs.rflags = 2
+        try vcpu.setRegisters(regs)
+        return try vcpu.run()
     }
 }
