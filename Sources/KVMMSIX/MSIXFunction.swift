@@ -45,6 +45,12 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
 
     /// Doorbells: 4-byte registers in a BAR of the device, each caught by a KVM ioeventfd (no
     /// vCPU exit) and handed to `ring` on a backend thread of the function's own.
+    ///
+    /// A doorbell's ioeventfd is registered the first time the guest rings it (the owner serves
+    /// that ring by its exit and calls `doorbellRangByExit`), not up front: each KVM_IOEVENTFD
+    /// call costs a kernel synchronisation (~0.2 ms with other vCPUs running), and every BAR move
+    /// or decode toggle must remove and add each registered one again. So a guest that moves the
+    /// BAR pays only for the doorbells it uses.
     public struct Doorbells: Sendable {
         public var bar: Int
         public var offset: UInt64
@@ -88,8 +94,13 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     private let log: @Sendable (String) -> Void
     private let doorbellSpec: Doorbells?
     private let backend: DoorbellBackend?
-    /// Where the doorbell ioeventfds are registered now (their BAR's address), if anywhere.
-    private let doorbellBase = Mutex<UInt64?>(nil)
+    /// Where the doorbell BAR is mapped (nil: unmapped), and which doorbells have their
+    /// ioeventfd registered there.
+    private struct DoorbellState {
+        var base: UInt64?
+        var registered: [Bool]
+    }
+    private let doorbellState: Mutex<DoorbellState>
 
     /// - Parameters:
     ///   - vectors: 1…2048 (with `.exclusiveBAR`; a `.shared` layout carries its own count).
@@ -115,6 +126,7 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         try msix.setNotifiers(sink, poll: true)
         device = Mutex(msix)
         doorbellSpec = doorbells
+        doorbellState = Mutex(DoorbellState(base: nil, registered: Array(repeating: false, count: max(0, doorbells?.count ?? 0))))
         if let doorbells, doorbells.count > 0 {
             let backend = try DoorbellBackend(count: doorbells.count)
             try backend.start(name: "\(name) doorbells", raise: doorbells.ring)
@@ -158,27 +170,48 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         return true
     }
 
-    /// Moves the doorbell ioeventfds along with their BAR (nil: unmapped, they are removed).
+    /// Moves the registered doorbell ioeventfds along with their BAR (nil: unmapped, they are
+    /// removed, so a write there while decode is off rings nothing).
     public func barMoved(_ bar: Int, to address: UInt64?) {
         guard let spec = doorbellSpec, let backend, bar == spec.bar else { return }
-        doorbellBase.withLock { base in
-            if let old = base {
-                for (i, fd) in backend.doorbells.enumerated() {
+        doorbellState.withLock { state in
+            if let old = state.base {
+                for (i, fd) in backend.doorbells.enumerated() where state.registered[i] {
                     guard let fd else { continue }
                     try? vm.attachIOEventFD(fd, address: old + spec.offset + spec.stride * UInt64(i), length: 4, deassign: true)
                 }
             }
-            base = nil
+            state.base = address
             guard let address else { return }
-            for (i, fd) in backend.doorbells.enumerated() {
-                guard let fd else { continue }
-                do {
-                    try vm.attachIOEventFD(fd, address: address + spec.offset + spec.stride * UInt64(i), length: 4)
-                } catch {
-                    log("\(name): doorbell \(i) is served by exits: \(error)")
-                }
+            for i in 0..<state.registered.count where state.registered[i] {
+                state.registered[i] = register(i, at: address, spec: spec, backend: backend)
             }
-            base = address
+        }
+    }
+
+    /// The owner served doorbell `index` by an exit (no ioeventfd caught it): registers its
+    /// ioeventfd, so later rings need no exit. Out of range, or the BAR unmapped: nothing.
+    public func doorbellRangByExit(_ index: Int) {
+        guard let spec = doorbellSpec, let backend, (0..<spec.count).contains(index) else { return }
+        doorbellState.withLock { state in
+            guard let base = state.base, !state.registered[index] else { return }
+            state.registered[index] = register(index, at: base, spec: spec, backend: backend)
+        }
+    }
+
+    /// Doorbell ioeventfds registered now.
+    public var registeredDoorbells: Int { doorbellState.withLock { $0.registered.lazy.filter { $0 }.count } }
+
+    /// Adds doorbell `index`'s ioeventfd at `base`; false (logged) when KVM refuses it, and the
+    /// doorbell stays served by exits.
+    private func register(_ index: Int, at base: UInt64, spec: Doorbells, backend: DoorbellBackend) -> Bool {
+        guard let fd = backend.doorbells[index] else { return false }
+        do {
+            try vm.attachIOEventFD(fd, address: base + spec.offset + spec.stride * UInt64(index), length: 4)
+            return true
+        } catch {
+            log("\(name): doorbell \(index) is served by exits: \(error)")
+            return false
         }
     }
 

@@ -15,8 +15,9 @@ import Synchronization
 ///   unmasked, else a pending bit);
 /// - RAISE_BACKEND: the backend writes the vector's eventfd (irqfd when in use, else held);
 /// - DOORBELL[v]: a KVM ioeventfd wakes the function's doorbell thread, which raises v as a
-///   backend event, with no vCPU exit. Vectors past `ioeventfdLimit` (KVM allows about 1000
-///   ioeventfds per bus) have their doorbell served by an ordinary exit instead, same effect.
+///   backend event, with no vCPU exit. The first ring of each doorbell is served by its exit and
+///   registers the ioeventfd; vectors past `ioeventfdLimit` (KVM allows about 1000 ioeventfds
+///   per bus) are always served by exits. The effect is the same either way.
 public final class MSIXTestDevice: PCIDeviceModel {
     public static let vendorID: UInt16 = 0x5357
     public static let deviceID: UInt16 = 0x0001
@@ -111,8 +112,11 @@ public final class MSIXTestDevice: PCIDeviceModel {
             droppedCount.store(0, ordering: .relaxed)
         case R.saveRestore: saveResetRestore()
         case R.doorbells..<(R.doorbells + 4 * UInt64(vectorCount)):
-            // Reached only for doorbells without an ioeventfd (or before one is registered).
-            raiseBackend(vector: Int((offset - R.doorbells) / 4), count: 1)
+            // Reached only for doorbells without an ioeventfd: the first ring of each (which
+            // registers it), and those past `ioeventfdLimit`.
+            let vector = Int((offset - R.doorbells) / 4)
+            raiseBackend(vector: vector, count: 1)
+            msix.doorbellRangByExit(vector)
         default: break
         }
     }
