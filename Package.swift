@@ -17,7 +17,9 @@ let package = Package(
         .library(name: "Threads", targets: ["Threads"]),
         .library(name: "DeviceTree", targets: ["DeviceTree"]),
         .library(name: "Platform", targets: ["Platform"]),
+        .library(name: "MachineDevices", targets: ["MachineDevices"]),
         .library(name: "VMM", targets: ["VMM"]),
+        .library(name: "GuestSuite", targets: ["GuestSuite"]),
         .executable(name: "vmm", targets: ["vmm"]),
         .executable(name: "vmm-bench", targets: ["vmm-bench"]),
     ],
@@ -46,12 +48,17 @@ let package = Package(
         .systemLibrary(name: "CLibFDT", providers: [.apt(["libfdt-dev"])]),
         .target(name: "DeviceTree", dependencies: ["CLibFDT"]),
         .target(name: "Platform", dependencies: ["KVM", "Memory", "DeviceTree", "TextFormat"]),
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "KVMMSIX", "Threads", "Platform", "TextFormat"]),
+        // The devices a machine offers: console, exit port, probe, the MSI-X test device.
+        .target(name: "MachineDevices", dependencies: ["Devices", "KVM", "PCI", "Interrupts", "MSIX", "KVMMSIX", "Threads"]),
+        // Machine assembly and the vCPU loop.
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "KVMMSIX", "MachineDevices", "Threads", "Platform", "TextFormat"]),
+        // The guest conformance suite: manifest, runner, reports.
+        .target(name: "GuestSuite", dependencies: ["VMM", "MachineDevices", "Threads", "TextFormat"]),
         .executableTarget(
             name: "vmm",
-            dependencies: ["VMM", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "GuestSuite", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "vmm-bench", dependencies: ["VMM"]),
+        .executableTarget(name: "vmm-bench", dependencies: ["VMM", "MachineDevices"]),
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
         .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
@@ -64,7 +71,7 @@ let package = Package(
         .testTarget(name: "PCITests", dependencies: ["TestSupport", "PCI", "Devices"]),
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
-        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "MSIXReplay"]),
+        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "MachineDevices", "GuestSuite", "MSIXReplay"]),
     ],
     swiftLanguageModes: [.v6]
 )

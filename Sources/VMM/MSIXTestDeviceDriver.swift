@@ -1,4 +1,5 @@
 import MSIX
+import MachineDevices
 import PCI
 
 /// Drives an MSI-X test device from the host through the machine's buses, the way a guest

@@ -5,6 +5,7 @@ import CKVM
 import Devices
 import Interrupts
 import KVM
+import MachineDevices
 import Memory
 import PCI
 import Platform
@@ -115,7 +116,10 @@ public final class Machine: Sendable {
             devices.append(device)
         }
         testDevices = devices
-        let exit = ExitDevice(completion: completion) { [weak self] in self?.kickAll() }
+        let completion = self.completion
+        let exit = ExitDevice { [weak self] value in
+            if completion.finish(.guestExit(value: value)) { self?.kickAll() }
+        }
         try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: MachineDeviceTree.exitPortCount)
     }
 

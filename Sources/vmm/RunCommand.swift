@@ -1,4 +1,5 @@
 import ArgumentParser
+import GuestSuite
 import VMM
 
 #if canImport(Glibc)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GuestSuite
 import VMM
 
 /// `vmm test`: run the guest conformance suite and report it for people and CI systems.

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import Dispatch
 import Testing
-@testable import VMM
+@testable import MachineDevices
 
 /// The console's output path: a slow reader never stalls the printing vCPU while the ring has
 /// room, and nothing is lost or reordered when it fills.

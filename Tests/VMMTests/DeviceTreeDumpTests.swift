@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import GuestSuite
 import VMM
 
 /// `--dump-dtb` writes the blob guests get; `dtc` reads it back; guests find a moved machine

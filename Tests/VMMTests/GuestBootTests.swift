@@ -3,6 +3,7 @@ import Platform
 import Synchronization
 import Testing
 import TestSupport
+import MachineDevices
 import VMM
 
 /// Boots the test guests under KVM and checks their outcome and what the VMM saw.

@@ -3,6 +3,7 @@ import MSIXReplay
 import PCI
 import Testing
 import TestSupport
+import MachineDevices
 import VMM
 
 /// The MSI-X test device's routing on a real KVM VM, driven through the machine's buses as a

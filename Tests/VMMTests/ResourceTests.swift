@@ -2,6 +2,7 @@ import KVM
 import PCI
 import Testing
 import TestSupport
+import MachineDevices
 import VMM
 
 /// A machine gives back everything it opened when it goes away: a runner that boots hundreds of

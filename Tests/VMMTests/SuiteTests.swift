@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import Testing
 import TestSupport
+import GuestSuite
 import VMM
 
 /// The suite manifest's entries, read after building the guests (empty when the build failed,

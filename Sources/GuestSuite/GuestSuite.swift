@@ -1,3 +1,4 @@
+import VMM
 /// The guest conformance suite: which built guests to run, with how many vCPUs, and what outcome
 /// each must have. Read from `suite.txt`, which `Scripts/build-guests.sh` writes beside the guests
 /// from the `vcpus:` and `expect:` lines of each guest's README.

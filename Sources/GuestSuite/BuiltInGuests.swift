@@ -1,3 +1,4 @@
+import VMM
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,3 +1,4 @@
+import VMM
 import Threads
 import Synchronization
 

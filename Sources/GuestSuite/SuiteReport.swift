@@ -1,3 +1,4 @@
+import VMM
 import TextFormat
 
 /// The suite's results in the forms people and CI systems read: a table, JUnit XML, JSON.
