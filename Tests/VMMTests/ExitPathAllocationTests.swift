@@ -22,8 +22,9 @@ import TestSupport
         let shim = directory + "/malloc-count.so"
         let build = runProcess("/usr/bin/env", ["cc", "-O2", "-shared", "-fPIC", "-o", shim, projectRoot + "/Scripts/bench/malloc-count.c", "-ldl"])
         try #require(build.status == 0, "building the malloc counter: \(build.output)")
-        let few = try allocations(exitsPerKind: 500, shim: shim)
-        let many = try allocations(exitsPerKind: 5500, shim: shim)
+        // Start-up allocations vary by a few with thread timing: the fewest of three runs each.
+        let few = try (0..<3).map { _ in try allocations(exitsPerKind: 500, shim: shim) }.min() ?? 0
+        let many = try (0..<3).map { _ in try allocations(exitsPerKind: 5500, shim: shim) }.min() ?? 0
         #expect(few > 0, "the shim counts")
         // 10,000 more exits: one allocation per thousand exits would show as 10.
         #expect(abs(many - few) < 10, "\(few) allocations with 1,000 exits, \(many) with 11,000")
