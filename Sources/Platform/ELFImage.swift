@@ -68,26 +68,35 @@ public struct ELFImage: Sendable {
         self.bytes = bytes
     }
 
-    /// Checks that every segment fits in `ramSize` bytes of RAM above `reservedEnd`, then copies the
-    /// segments into `memory` and zeroes their tails.
-    public func load(into memory: GuestMemory, reservedEnd: UInt64 = BootLayout.guestLoadBase, name: String = "guest") throws {
+    /// Checks that every segment fits in `ramSize` bytes of RAM above `reservedEnd` and returns
+    /// the writes that load them: each segment's file bytes, then its zeroed tail.
+    public func writes(ramSize: UInt64, reservedEnd: UInt64 = BootLayout.guestLoadBase, name: String = "guest") throws(ELFError) -> [BootPlan.Write] {
+        var writes: [BootPlan.Write] = []
         for segment in segments {
             guard segment.address >= reservedEnd else {
-                throw ELFError.overlapsReserved(name, address: segment.address, size: segment.memorySize, reservedEnd: reservedEnd)
+                throw .overlapsReserved(name, address: segment.address, size: segment.memorySize, reservedEnd: reservedEnd)
             }
-            guard segment.end <= memory.size else {
-                throw ELFError.doesNotFit(name, address: segment.address, size: segment.memorySize, ramSize: memory.size)
+            guard segment.end <= ramSize else {
+                throw .doesNotFit(name, address: segment.address, size: segment.memorySize, ramSize: ramSize)
             }
+            writes.append(.bytes(at: segment.address, Array(bytes[segment.fileOffset..<(segment.fileOffset + segment.fileSize)])))
+            let tail = segment.memorySize - UInt64(segment.fileSize)
+            if tail > 0 { writes.append(.zero(at: segment.address + UInt64(segment.fileSize), count: tail)) }
         }
-        for segment in segments {
-            try memory.write(bytes[segment.fileOffset..<(segment.fileOffset + segment.fileSize)], at: segment.address)
-            try memory.zero(at: segment.address + UInt64(segment.fileSize), count: segment.memorySize - UInt64(segment.fileSize))
-        }
+        return writes
+    }
+
+    /// Checks that every segment fits in `memory` above `reservedEnd`, then copies the segments
+    /// into it and zeroes their tails.
+    public func load(into memory: GuestMemory, reservedEnd: UInt64 = BootLayout.guestLoadBase, name: String = "guest") throws {
+        for write in try writes(ramSize: memory.size, reservedEnd: reservedEnd, name: name) { try memory.apply(write) }
     }
 }
 
 /// Why a guest ELF was refused; each message names the file and the offending value.
 public enum ELFError: Error, Equatable, CustomStringConvertible {
+    /// The device tree does not fit the area the boot protocol reserves for it.
+    case deviceTreeTooLarge(size: Int, maximum: UInt64)
     case truncated(String, what: String, need: Int, have: Int)
     case notELF(String)
     case unsupported(String, field: String, value: UInt64, expected: String)
@@ -102,6 +111,8 @@ public enum ELFError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
+        case let .deviceTreeTooLarge(size, maximum):
+            return "device tree of \(size) bytes exceeds the \(maximum)-byte area"
         case let .truncated(n, what, need, have): return "\(n): truncated ELF: the \(what) needs \(need) bytes, the file has \(have)"
         case let .notELF(n): return "\(n): not an ELF file (bad magic)"
         case let .unsupported(n, field, value, expected): return "\(n): unsupported ELF \(field) \(value), expected \(expected)"

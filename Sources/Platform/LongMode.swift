@@ -17,27 +17,35 @@ public enum LongMode {
     public static let codeSelector: UInt16 = 0x08
     public static let dataSelector: UInt16 = 0x10
 
-    /// Writes the GDT and the page tables (identity map of the low 4 GiB with 2 MiB pages) into `memory`.
-    public static func writeTables(into memory: GuestMemory) throws {
+    /// The GDT and the page tables (identity map of the low 4 GiB with 2 MiB pages), as writes
+    /// of a boot plan.
+    public static func tableWrites() -> [BootPlan.Write] {
         // GDT: null, 64-bit code (L=1, P, DPL0, execute/read), data (P, read/write, G, D/B).
         let gdt: [UInt64] = [0, 0x00AF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF]
-        for (i, entry) in gdt.enumerated() { try memory.store(entry, at: BootLayout.gdtAddress + UInt64(i * 8)) }
-
-        try memory.zero(at: BootLayout.pml4Address, count: 0x6000)
-        try memory.store(BootLayout.pdptAddress | present | writable, at: BootLayout.pml4Address)
+        // PML4 (1 page), PDPT (1 page), 4 page directories, from pml4Address on.
+        var tables = [UInt64](repeating: 0, count: 0x6000 / 8)
+        let base = BootLayout.pml4Address
+        func set(_ address: UInt64, _ value: UInt64) { tables[Int((address - base) / 8)] = value }
+        set(BootLayout.pml4Address, BootLayout.pdptAddress | present | writable)
         for gib in 0..<4 {
             let directory = BootLayout.pageDirectoriesAddress + UInt64(gib) * 0x1000
-            try memory.store(directory | present | writable, at: BootLayout.pdptAddress + UInt64(gib * 8))
+            set(BootLayout.pdptAddress + UInt64(gib * 8), directory | present | writable)
             for entry in 0..<512 {
                 let physical = UInt64(gib) << 30 | UInt64(entry) << 21
-                try memory.store(physical | present | writable | pageSize, at: directory + UInt64(entry * 8))
+                set(directory + UInt64(entry * 8), physical | present | writable | pageSize)
             }
         }
+        return [.bytes(at: BootLayout.gdtAddress, littleEndianBytes(gdt)), .bytes(at: base, littleEndianBytes(tables))]
     }
 
-    /// Puts `vcpu` in 64-bit mode at `entry` with the boot protocol's registers:
-    /// RSP = its stack top, RDI = `deviceTree`, RSI = its index, RFLAGS = 0x2.
-    public static func enter(_ vcpu: KVMVCPU, entry: UInt64, deviceTree: UInt64) throws {
+    /// Writes the GDT and the page tables into `memory`.
+    public static func writeTables(into memory: GuestMemory) throws {
+        for write in tableWrites() { try memory.apply(write) }
+    }
+
+    /// Puts `vcpu` in 64-bit mode at `rip` with the given registers and RFLAGS = 0x2, and makes
+    /// it runnable. The GDT and page tables of `tableWrites` must be in memory.
+    public static func enter(_ vcpu: KVMVCPU, rip: UInt64, rsp: UInt64, rdi: UInt64, rsi: UInt64) throws {
         var sregs = try vcpu.specialRegisters()
         sregs.cs = segment(selector: codeSelector, type: 0xB, longMode: true)
         let data = segment(selector: dataSelector, type: 0x3, longMode: false)
@@ -51,13 +59,17 @@ public enum LongMode {
         try vcpu.setSpecialRegisters(sregs)
 
         var regs = kvm_regs()
-        regs.rip = entry
-        regs.rsp = BootLayout.stackTop(vcpu: vcpu.id)
-        regs.rdi = deviceTree
-        regs.rsi = UInt64(vcpu.id)
+        regs.rip = rip
+        regs.rsp = rsp
+        regs.rdi = rdi
+        regs.rsi = rsi
         regs.rflags = 0x2
         try vcpu.setRegisters(regs)
         try vcpu.makeRunnable()
+    }
+
+    private static func littleEndianBytes(_ values: [UInt64]) -> [UInt8] {
+        values.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
     }
 
     private static func segment(selector: UInt16, type: UInt8, longMode: Bool) -> kvm_segment {

@@ -42,7 +42,8 @@ public final class Machine: Sendable {
     /// Where a machine is in its life.
     public enum Phase: Sendable, Equatable {
         case built
-        case loaded(entry: UInt64)
+        /// A boot plan is in memory; the name of the protocol that made it.
+        case loaded(protocol: String)
         case running
         case finished
     }
@@ -50,8 +51,8 @@ public final class Machine: Sendable {
     /// The phase and what a run starts from, changed together.
     struct Boot {
         var phase = Phase.built
+        var starts: [BootPlan.VCPUStart] = []
         var deviceTree: [UInt8] = []
-        var deviceTreeAddress: UInt64 = 0
     }
 
     let completion = Completion()
@@ -81,7 +82,6 @@ public final class Machine: Sendable {
         try vm.setUserMemoryRegion(slot: 0, guestAddress: 0, size: layout.ramSize, host: memory.hostBase)
         try vm.setTSSAddress(layout.tssBase)
         try vm.createIRQChip()
-        try LongMode.writeTables(into: memory)
 
         let cpuid = try kvm.supportedCPUID()
         vcpus = try (0..<layout.vcpuCount).map { index in
@@ -127,11 +127,20 @@ public final class Machine: Sendable {
     /// `VMMError.machinePhase` once the machine is running or has run.
     public func load(_ image: ELFImage, name: String = "guest") throws {
         let blob = try configuration.deviceTree()
+        try load(ELF64BootProtocol().plan(image, name: name, layout: layout, deviceTree: blob))
+        boot.withLock { $0.deviceTree = blob }
+    }
+
+    /// Applies a boot plan (any protocol's): its writes go into RAM, and `run` starts each vCPU
+    /// as it says. Throws for a plan that writes outside RAM or does not start one entry per
+    /// vCPU, and `VMMError.machinePhase` once the machine is running or has run.
+    public func load(_ plan: BootPlan) throws {
+        try plan.validate(ramSize: layout.ramSize, vcpuCount: vcpus.count)
         try boot.withLock { (b: inout Boot) throws in
             guard Self.notStarted(b.phase) else { throw VMMError.machinePhase(action: "load a guest", phase: b.phase) }
-            try image.load(into: memory, name: name)
-            try place(blob, in: &b)
-            b.phase = .loaded(entry: image.entry)
+            for write in plan.writes { try memory.apply(write) }
+            b.starts = plan.vcpus
+            b.phase = .loaded(protocol: plan.protocolName)
         }
     }
 
@@ -159,7 +168,6 @@ public final class Machine: Sendable {
         }
         try memory.zero(at: BootLayout.deviceTreeAddress, count: BootLayout.deviceTreeMaxSize)
         try memory.write(blob, at: BootLayout.deviceTreeAddress)
-        b.deviceTreeAddress = BootLayout.deviceTreeAddress
         b.deviceTree = blob
     }
 
@@ -176,14 +184,14 @@ public final class Machine: Sendable {
     /// Returns `.hostError` without running when no guest is loaded (the machine stays usable:
     /// load one and run again) or when the machine is running or has run.
     public func run(timeout: Double) -> RunOutcome {
-        let start: Result<(entry: UInt64, deviceTree: UInt64), VMMError> = boot.withLock { b in
-            guard case let .loaded(entry) = b.phase else { return .failure(.machinePhase(action: "run", phase: b.phase)) }
+        let start: Result<[BootPlan.VCPUStart], VMMError> = boot.withLock { b in
+            guard case .loaded = b.phase else { return .failure(.machinePhase(action: "run", phase: b.phase)) }
             b.phase = .running
-            return .success((entry, b.deviceTreeAddress))
+            return .success(b.starts)
         }
-        let entry: UInt64, deviceTreeAddress: UInt64
+        let starts: [BootPlan.VCPUStart]
         switch start {
-        case let .success(values): (entry, deviceTreeAddress) = values
+        case let .success(values): starts = values
         case let .failure(error): return .hostError("\(error)")
         }
         defer { boot.withLock { $0.phase = .finished } }
@@ -191,7 +199,12 @@ public final class Machine: Sendable {
         let clock = ContinuousClock()
         let started = clock.now
         do {
-            for vcpu in vcpus { try LongMode.enter(vcpu, entry: entry, deviceTree: deviceTreeAddress) }
+            for (vcpu, start) in zip(vcpus, starts) {
+                switch start {
+                case let .longMode(rip, rsp, rdi, rsi): try LongMode.enter(vcpu, rip: rip, rsp: rsp, rdi: rdi, rsi: rsi)
+                case .waitForSIPI: break  // as after reset: the in-kernel LAPIC waits for INIT/SIPI
+                }
+            }
             for vcpu in vcpus {
                 let loop = VCPULoop(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, completion: completion,
                                     stopAll: { [weak self] in self?.kickAll() },
