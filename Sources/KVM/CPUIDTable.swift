@@ -20,26 +20,52 @@ public struct CPUIDTable: Sendable {
     }
 
     /// The entries as values.
-    public var entries: [kvm_cpuid_entry2] {
+    public var entries: [CPUIDEntry] {
         storage.withUnsafeBytes { raw in
             let n = Int(raw.load(as: kvm_cpuid2.self).nent)
             let start = MemoryLayout<kvm_cpuid2>.size
             // In bounds: the storage was sized by ckvm_cpuid2_size(capacity) and KVM sets nent <= capacity.
-            return (0..<n).map { raw.load(fromByteOffset: start + $0 * MemoryLayout<kvm_cpuid_entry2>.stride, as: kvm_cpuid_entry2.self) }
+            return (0..<n).map { CPUIDEntry(raw.load(fromByteOffset: start + $0 * MemoryLayout<kvm_cpuid_entry2>.stride, as: kvm_cpuid_entry2.self)) }
         }
     }
 
-    /// Rewrites every entry with `transform`.
-    public mutating func update(_ transform: (inout kvm_cpuid_entry2) -> Void) {
+    /// Rewrites every entry with `transform` (its leaf and subleaf are kept).
+    public mutating func update(_ transform: (inout CPUIDEntry) -> Void) {
         let n = count
         let start = MemoryLayout<kvm_cpuid2>.size
         storage.withUnsafeMutableBytes { raw in
             for i in 0..<n {
                 let offset = start + i * MemoryLayout<kvm_cpuid_entry2>.stride
                 var entry = raw.load(fromByteOffset: offset, as: kvm_cpuid_entry2.self)
-                transform(&entry)
+                var value = CPUIDEntry(entry)
+                transform(&value)
+                entry.eax = value.eax; entry.ebx = value.ebx; entry.ecx = value.ecx; entry.edx = value.edx
                 raw.storeBytes(of: entry, toByteOffset: offset, as: kvm_cpuid_entry2.self)
             }
         }
+    }
+}
+
+/// One CPUID leaf (and subleaf) as the guest reads it.
+public struct CPUIDEntry: Sendable, Equatable {
+    /// EAX on input (the leaf) and ECX on input (the subleaf, where the leaf has them).
+    public let function: UInt32
+    public let index: UInt32
+    public var eax: UInt32
+    public var ebx: UInt32
+    public var ecx: UInt32
+    public var edx: UInt32
+
+    public init(function: UInt32, index: UInt32 = 0, eax: UInt32 = 0, ebx: UInt32 = 0, ecx: UInt32 = 0, edx: UInt32 = 0) {
+        self.function = function
+        self.index = index
+        self.eax = eax
+        self.ebx = ebx
+        self.ecx = ecx
+        self.edx = edx
+    }
+
+    init(_ raw: kvm_cpuid_entry2) {
+        self.init(function: raw.function, index: raw.index, eax: raw.eax, ebx: raw.ebx, ecx: raw.ecx, edx: raw.edx)
     }
 }

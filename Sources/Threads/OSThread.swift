@@ -31,6 +31,12 @@ public final class OSThread: Sendable {
         _ = pthread_kill(handle, signal)
     }
 
+    /// Lets the thread finish on its own: nobody will join it. Call at most once, instead of `join`.
+    public func detach() {
+        guard !joined.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        _ = pthread_detach(handle)
+    }
+
     /// Waits for the thread to finish. Later calls (from any thread) return at once.
     public func join() {
         guard !joined.exchange(true, ordering: .acquiringAndReleasing) else { return }

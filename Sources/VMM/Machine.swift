@@ -87,7 +87,7 @@ public final class Machine: Sendable {
         vcpus = try (0..<layout.vcpuCount).map { index in
             let vcpu = try vm.createVCPU(id: index)
             var table = cpuid
-            table.update { entry in Self.setAPICID(&entry, UInt32(index)) }
+            table.update { entry in configuration.cpuid.adjust(&entry, vcpu: index) }
             try vcpu.setCPUID(table)
             return vcpu
         }
@@ -208,7 +208,8 @@ public final class Machine: Sendable {
             for vcpu in vcpus {
                 let loop = VCPULoop(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, completion: completion,
                                     stopAll: { [weak self] in self?.kickAll() },
-                                    report: { [weak self] io, mmio in self?.statisticsState.withLock { $0.ioExits += io; $0.mmioExits += mmio } })
+                                    report: { [weak self] io, mmio in self?.statisticsState.withLock { $0.ioExits += io; $0.mmioExits += mmio } },
+                                    observer: configuration.exitObserver)
                 let thread = try OSThread(name: "vcpu\(vcpu.id)") { loop.run() }
                 threads.withLock { $0.append(thread) }
             }
@@ -228,6 +229,27 @@ public final class Machine: Sendable {
         return outcome
     }
 
+    /// Ends a running machine from outside: every vCPU leaves KVM_RUN and `run` returns
+    /// `.stopped`. Does nothing unless the machine is running (a run that already ended keeps its
+    /// outcome).
+    public func stop() {
+        guard phase == .running else { return }
+        if completion.finish(.stopped) { kickAll() }
+    }
+
+    /// `run(timeout:)` for Swift concurrency: the run goes on a dedicated thread (the vCPU loops
+    /// never block the cooperative pool) and the caller awaits its outcome. `stop()` ends it early.
+    public func run(timeout: Double) async -> RunOutcome {
+        await withCheckedContinuation { (continuation: CheckedContinuation<RunOutcome, Never>) in
+            do {
+                let thread = try OSThread(name: "machine run") { continuation.resume(returning: self.run(timeout: timeout)) }
+                thread.detach()
+            } catch {
+                continuation.resume(returning: .hostError("\(error)"))
+            }
+        }
+    }
+
     /// Makes every vCPU leave KVM_RUN: immediate-exit flag first (covers a vCPU about to enter),
     /// then a signal (covers one already inside).
     private func kickAll() {
@@ -239,13 +261,4 @@ public final class Machine: Sendable {
     private static let installKickHandler: Void = {
         _ = ckvm_install_kick_handler(ckvm_kick_signal())
     }()
-
-    /// Puts `id` into the APIC ID fields of CPUID leaves 1 (EBX[31:24]) and 0xB/0x1F (EDX).
-    private static func setAPICID(_ entry: inout kvm_cpuid_entry2, _ id: UInt32) {
-        switch entry.function {
-        case 1: entry.ebx = (entry.ebx & 0x00FF_FFFF) | (id << 24)
-        case 0xB, 0x1F: entry.edx = id
-        default: break
-        }
-    }
 }

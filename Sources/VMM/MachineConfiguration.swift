@@ -15,6 +15,11 @@ public struct MachineConfiguration: Sendable {
     public var msixVectors = 16
     /// Echo the guest's console output to standard output.
     public var echoConsole = true
+    /// What each vCPU's CPUID reports (default: KVM's values with the APIC IDs set).
+    public var cpuid: any CPUIDPolicy = StandardCPUID()
+    /// Called on the vCPU's thread after every port and MMIO exit is dispatched, with a copy of
+    /// what happened (nil: no call). Keep it short and allocation-free: it runs on the exit path.
+    public var exitObserver: (@Sendable (ExitEvent) -> Void)?
     /// Where the VMM's own diagnostics go (one line each); standard error by default.
     public var log: @Sendable (String) -> Void = MachineConfiguration.standardError
 

@@ -11,13 +11,15 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     case timeout(seconds: Double)
     /// The host side failed while running (an ioctl error, a device error).
     case hostError(String)
+    /// The host ended the run (`Machine.stop()`).
+    case stopped
 
     /// True only for a guest exit with value 0.
     public var passed: Bool { self == .guestExit(value: 0) }
 
     /// The process exit status the CLI reports: 0 for a pass; for a guest exit value V ≠ 0,
     /// (V << 1 | 1) & 0xFF as QEMU's isa-debug-exit (always odd, never 0); 124 for a timeout;
-    /// 126 for a vCPU failure; 2 for a host error. The last three are even, so they never collide
+    /// 126 for a vCPU failure; 2 for a host error; 130 when the host stopped it. The last three are even, so they never collide
     /// with a guest's own status.
     public var exitStatus: Int32 {
         switch self {
@@ -25,6 +27,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         case .timeout: 124
         case .vcpuFailed: 126
         case .hostError: 2
+        case .stopped: 130
         }
     }
 
@@ -38,6 +41,8 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
             "timeout: the guest did not exit within \(seconds) s"
         case let .hostError(message):
             "host error while running: \(message)"
+        case .stopped:
+            "stopped by the host"
         }
     }
 }

@@ -14,6 +14,8 @@ struct VCPULoop: Sendable {
     let stopAll: @Sendable () -> Void
     /// Receives this vCPU's exit counts when its loop ends.
     let report: @Sendable (_ ioExits: Int, _ mmioExits: Int) -> Void
+    /// Told of every port and MMIO exit after it is dispatched, if set.
+    let observer: (@Sendable (ExitEvent) -> Void)?
 
     func run() {
         var ioExits = 0, mmioExits = 0
@@ -45,12 +47,20 @@ struct VCPULoop: Sendable {
                         storeLittleEndian(portBus.read(UInt64(port), size: size), pointer, size: size)
                     }
                 }
+                if let observer {
+                    observer(ExitEvent(kind: isWrite ? .portWrite : .portRead, vcpu: vcpu.id, address: UInt64(port), size: size,
+                                       value: count > 0 ? loadLittleEndian(data, size: size) : 0, count: count))
+                }
             case let .mmio(address, size, isWrite, data):
                 mmioExits &+= 1
                 if isWrite {
                     mmioBus.write(address, size: size, value: loadLittleEndian(data, size: size))
                 } else {
                     storeLittleEndian(mmioBus.read(address, size: size), data, size: size)
+                }
+                if let observer {
+                    observer(ExitEvent(kind: isWrite ? .mmioWrite : .mmioRead, vcpu: vcpu.id, address: address, size: size,
+                                       value: loadLittleEndian(data, size: size)))
                 }
             case .interrupted:
                 continue

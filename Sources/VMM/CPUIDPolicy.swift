@@ -1,0 +1,28 @@
+import KVM
+
+/// What each vCPU's CPUID reports: a machine starts from what KVM supports
+/// (KVM_GET_SUPPORTED_CPUID) and lets its policy change each entry before KVM_SET_CPUID2.
+///
+/// Compose policies by calling another inside yours, e.g. `StandardCPUID().adjust(&entry, vcpu:)`
+/// and then hiding a feature bit. (On this project's software-backed KVM, code at CPL 0 reads the
+/// host's feature bits whatever the table says; leaf 1 EBX and the 0x4000_000x leaves do come
+/// from it. See ../shared/docs/host-facts.md.)
+public protocol CPUIDPolicy: Sendable {
+    /// Changes `entry` for vCPU `vcpu` (0-based); leaves it as it is to keep KVM's value.
+    func adjust(_ entry: inout CPUIDEntry, vcpu: Int)
+}
+
+/// The default policy: KVM's supported values, with vCPU i's APIC ID (= i) in leaf 1
+/// EBX[31:24] and in the x2APIC ID of leaves 0xB and 0x1F (EDX).
+public struct StandardCPUID: CPUIDPolicy {
+    public init() {}
+
+    public func adjust(_ entry: inout CPUIDEntry, vcpu: Int) {
+        let id = UInt32(truncatingIfNeeded: vcpu)
+        switch entry.function {
+        case 1: entry.ebx = (entry.ebx & 0x00FF_FFFF) | (id << 24)
+        case 0xB, 0x1F: entry.edx = id
+        default: break
+        }
+    }
+}

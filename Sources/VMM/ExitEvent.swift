@@ -1,0 +1,28 @@
+/// One port or MMIO exit as an exit observer sees it: plain values copied out of the exit, so
+/// nothing of the vCPU's `kvm_run` area outlives it.
+public struct ExitEvent: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case portRead, portWrite, mmioRead, mmioWrite
+    }
+
+    public let kind: Kind
+    /// The vCPU that exited.
+    public let vcpu: Int
+    /// The port or the guest-physical address.
+    public let address: UInt64
+    /// Bytes per item (1, 2, 4; up to 8 for MMIO).
+    public let size: Int
+    /// The value written, or the value the read returned (the first item of string I/O).
+    public let value: UInt64
+    /// Items moved: more than 1 for string port I/O (`rep outsb` and the like).
+    public let count: Int
+
+    public init(kind: Kind, vcpu: Int, address: UInt64, size: Int, value: UInt64, count: Int = 1) {
+        self.kind = kind
+        self.vcpu = vcpu
+        self.address = address
+        self.size = size
+        self.value = value
+        self.count = count
+    }
+}
