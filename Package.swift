@@ -42,7 +42,7 @@ let package = Package(
         // so they never run on Swift concurrency's pool.
         .target(name: "Threads"),
         // The MSI-X PCI function on KVM: MSIX joined to PCI and to the Interrupts router.
-        .target(name: "KVMMSIX", dependencies: ["MSIX", "PCI", "Interrupts", "KVM", "Devices", "Threads"]),
+        .target(name: "KVMMSIX", dependencies: ["CKVM", "MSIX", "PCI", "Interrupts", "KVM", "Devices", "Threads"]),
         // libfdt from Debian's libfdt-dev, which ships no pkg-config file: the module map links
         // "fdt" itself. Scripts/setup.sh installs the package.
         .systemLibrary(name: "CLibFDT", providers: [.apt(["libfdt-dev"])]),

@@ -4,7 +4,9 @@ import Synchronization
 /// One device's MSI vectors on KVM: a GSI route and an irqfd per vector in use, and
 /// `KVM_SIGNAL_MSI` for messages the VMM sends itself.
 ///
-/// Each vector has a backend eventfd. While the vector is in use (its use
+/// Each vector has a backend eventfd, made the first time it is needed (the vector is used, or a
+/// backend signals it) and kept for the router's lifetime: an idle 2048-vector device holds no
+/// descriptor for its vectors. While the vector is in use (its use
 /// notifier fired and it was not released) the eventfd is attached as an irqfd to the vector's
 /// GSI, so a backend's write injects the interrupt in the kernel with no exit. Otherwise writes
 /// accumulate in the eventfd; attaching an irqfd to an eventfd that already holds a count injects
@@ -19,6 +21,7 @@ import Synchronization
 ///    GSI whose route KVM does not have yet.
 public final class MSIVectorRouter: Sendable {
     struct Vector {
+        var eventfd: EventFD?
         var gsi: UInt32?
         var inUse = false
         var attached = false
@@ -32,17 +35,13 @@ public final class MSIVectorRouter: Sendable {
     public let vm: KVMVirtualMachine
     public let routes: GSIRouteTable
     public let vectorCount: Int
-    /// The backend eventfd of each vector, fixed for the router's lifetime (read without a lock).
-    private let eventfds: [EventFD]
     private let state: Mutex<State>
 
-    /// A router for `vectorCount` vectors, each with its backend eventfd made now (a backend's
-    /// eventfds exist for the device's lifetime; unmasking then only routes and attaches).
+    /// A router for `vectorCount` vectors; eventfds and GSIs come when vectors are first used.
     public init(vm: KVMVirtualMachine, routes: GSIRouteTable, vectorCount: Int) throws {
         self.vm = vm
         self.routes = routes
         self.vectorCount = vectorCount
-        eventfds = try (0..<vectorCount).map { _ in try EventFD(nonblocking: true) }
         state = Mutex(State(vectors: Array(repeating: Vector(), count: vectorCount)))
     }
 
@@ -50,7 +49,7 @@ public final class MSIVectorRouter: Sendable {
         // The device goes away: detach irqfds and give the GSIs back.
         state.withLock { s in
             for (index, v) in s.vectors.enumerated() {
-                if v.attached, let gsi = v.gsi { try? vm.detachIRQFD(eventfds[index], gsi: gsi) }
+                if v.attached, let gsi = v.gsi, let fd = v.eventfd { try? vm.detachIRQFD(fd, gsi: gsi) }
                 if let gsi = v.gsi { try? routes.free(gsi) }
                 s.vectors[index].attached = false
             }
@@ -58,10 +57,20 @@ public final class MSIVectorRouter: Sendable {
         try? routes.commit()
     }
 
-    /// The vector's backend eventfd. Writes to it raise the vector.
+    /// The vector's backend eventfd (made now if it has none yet). Writes to it raise the vector.
     public func eventfd(for vector: Int) throws -> EventFD {
         guard (0..<vectorCount).contains(vector) else { throw InterruptError.vectorOutOfRange(vector: vector, count: vectorCount) }
-        return eventfds[vector]
+        return try state.withLock { s in try Self.eventfd(of: vector, in: &s) }
+    }
+
+    /// Backend eventfds made so far (each is one descriptor).
+    public var eventfdCount: Int { state.withLock { $0.vectors.lazy.filter { $0.eventfd != nil }.count } }
+
+    private static func eventfd(of vector: Int, in s: inout State) throws -> EventFD {
+        if let fd = s.vectors[vector].eventfd { return fd }
+        let fd = try EventFD(nonblocking: true)
+        s.vectors[vector].eventfd = fd
+        return fd
     }
 
     /// Routes `vector` to `message` (allocating its GSI on first use); the irqfd is attached by the
@@ -88,7 +97,7 @@ public final class MSIVectorRouter: Sendable {
         guard (0..<vectorCount).contains(vector) else { return }
         state.withLock { s in
             var v = s.vectors[vector]
-            if v.attached, let gsi = v.gsi { try? vm.detachIRQFD(eventfds[vector], gsi: gsi) }
+            if v.attached, let gsi = v.gsi, let fd = v.eventfd { try? vm.detachIRQFD(fd, gsi: gsi) }
             v.attached = false
             v.inUse = false
             if let gsi = v.gsi { routes.removeRoute(gsi) }
@@ -108,7 +117,7 @@ public final class MSIVectorRouter: Sendable {
                 let v = s.vectors[vector]
                 guard v.inUse, !v.attached, let gsi = v.gsi else { continue }
                 do {
-                    try vm.attachIRQFD(eventfds[vector], gsi: gsi)
+                    try vm.attachIRQFD(try Self.eventfd(of: vector, in: &s), gsi: gsi)
                     s.vectors[vector].attached = true
                 } catch {
                     if firstError == nil { firstError = error }
@@ -130,7 +139,7 @@ public final class MSIVectorRouter: Sendable {
         guard (0..<vectorCount).contains(vector) else { return 0 }
         return state.withLock { s in
             guard !s.vectors[vector].attached else { return 0 }
-            return (try? eventfds[vector].consume()) ?? 0
+            return (try? s.vectors[vector].eventfd?.consume()) ?? 0
         }
     }
 

@@ -1,24 +1,52 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKVM
 import KVM
 import Synchronization
 import Threads
 
-/// A device backend on its own thread: it waits on one doorbell eventfd each (written by KVM
-/// ioeventfds when the guest writes the doorbell, with no vCPU exit) and hands each rung doorbell
-/// and its count to `ring(index, count)`.
+/// A device backend on its own thread: it waits (epoll) on one eventfd per doorbell, written by
+/// KVM ioeventfds when the guest writes the doorbell with no vCPU exit, and hands each rung
+/// doorbell and its count to `ring(index, count)`.
+///
+/// A doorbell's eventfd is made the first time it is asked for and added to the epoll set then,
+/// from any thread: an idle device holds two descriptors (the epoll set and the stop event),
+/// not one per doorbell.
 final class DoorbellBackend: Sendable {
-    /// Doorbell eventfds by index.
-    let doorbells: [EventFD?]
+    let count: Int
+    private let doorbells: Mutex<[EventFD?]>
+    private let epoll: FileDescriptor
     private let stopEvent: EventFD
     private let thread = Mutex<OSThread?>(nil)
+    /// epoll data of the stop event (doorbells use their index).
+    private static let stopToken = UInt64.max
 
-    /// Makes eventfds for doorbells 0..<count.
+    /// A backend for doorbells 0..<count.
     init(count: Int) throws {
-        doorbells = try (0..<count).map { _ in try EventFD(nonblocking: true) }
+        self.count = count
+        doorbells = Mutex(Array(repeating: nil, count: count))
+        let raw = ckvm_epoll_create()
+        guard raw >= 0 else { throw KVMError.eventfd(operation: "epoll_create1 for doorbells", errno: -raw) }
+        epoll = FileDescriptor(owning: raw)
         stopEvent = try EventFD(nonblocking: true)
+        try Self.add(stopEvent, token: Self.stopToken, to: epoll)
     }
+
+    /// Doorbell `index`'s eventfd, made and watched now if it has none (nil: out of range).
+    func doorbell(_ index: Int) throws -> EventFD? {
+        guard (0..<count).contains(index) else { return nil }
+        return try doorbells.withLock { list in
+            if let fd = list[index] { return fd }
+            let fd = try EventFD(nonblocking: true)
+            try Self.add(fd, token: UInt64(index), to: epoll)
+            list[index] = fd
+            return fd
+        }
+    }
+
+    /// Doorbell eventfds made so far.
+    var eventfdCount: Int { doorbells.withLock { $0.lazy.filter { $0 != nil }.count } }
 
     /// Starts the backend thread, which calls `raise(index, count)` for each rung doorbell.
     func start(name: String, raise: @escaping @Sendable (Int, UInt64) -> Void) throws(ThreadError) {
@@ -35,24 +63,25 @@ final class DoorbellBackend: Sendable {
         running.join()
     }
 
+    private static func add(_ fd: EventFD, token: UInt64, to epoll: FileDescriptor) throws {
+        let r = ckvm_epoll_add(epoll.rawValue, fd.fd.rawValue, token)
+        guard r == 0 else { throw KVMError.eventfd(operation: "epoll_ctl adding a doorbell", errno: -r) }
+    }
+
     private func run(_ raise: @Sendable (Int, UInt64) -> Void) {
-        var fds = [pollfd(fd: stopEvent.fd.rawValue, events: Int16(POLLIN), revents: 0)]
-        var vectors = [-1]
-        for (vector, doorbell) in doorbells.enumerated() {
-            guard let doorbell else { continue }
-            fds.append(pollfd(fd: doorbell.fd.rawValue, events: Int16(POLLIN), revents: 0))
-            vectors.append(vector)
-        }
+        var tokens = [UInt64](repeating: 0, count: 64)
         while true {
-            let ready = poll(&fds, nfds_t(fds.count), -1)
+            let ready = tokens.withUnsafeMutableBufferPointer { ckvm_epoll_wait(epoll.rawValue, $0.baseAddress, Int32($0.count)) }
             if ready < 0 {
-                if errno == EINTR { continue }
+                if ready == -EINTR { continue }
                 return
             }
-            if fds[0].revents != 0 { return }
-            for i in 1..<fds.count where fds[i].revents != 0 {
-                fds[i].revents = 0
-                if let count = try? doorbells[vectors[i]]?.consume(), count > 0 { raise(vectors[i], count) }
+            for i in 0..<Int(ready) {
+                let token = tokens[i]
+                if token == Self.stopToken { return }
+                let index = Int(token)
+                let fd = doorbells.withLock { $0[index] }
+                if let count = try? fd?.consume(), count > 0 { raise(index, count) }
             }
         }
     }

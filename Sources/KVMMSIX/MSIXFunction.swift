@@ -176,8 +176,8 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         guard let spec = doorbellSpec, let backend, bar == spec.bar else { return }
         doorbellState.withLock { state in
             if let old = state.base {
-                for (i, fd) in backend.doorbells.enumerated() where state.registered[i] {
-                    guard let fd else { continue }
+                for i in 0..<state.registered.count where state.registered[i] {
+                    guard let fd = try? backend.doorbell(i) else { continue }
                     try? vm.attachIOEventFD(fd, address: old + spec.offset + spec.stride * UInt64(i), length: 4, deassign: true)
                 }
             }
@@ -199,14 +199,18 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         }
     }
 
+    /// Descriptors the function holds for its vectors and doorbells (eventfds are made lazily:
+    /// an idle function holds only its doorbell thread's two).
+    public var eventfdCount: Int { router.eventfdCount + (backend?.eventfdCount ?? 0) }
+
     /// Doorbell ioeventfds registered now.
     public var registeredDoorbells: Int { doorbellState.withLock { $0.registered.lazy.filter { $0 }.count } }
 
     /// Adds doorbell `index`'s ioeventfd at `base`; false (logged) when KVM refuses it, and the
     /// doorbell stays served by exits.
     private func register(_ index: Int, at base: UInt64, spec: Doorbells, backend: DoorbellBackend) -> Bool {
-        guard let fd = backend.doorbells[index] else { return false }
         do {
+            guard let fd = try backend.doorbell(index) else { return false }
             try vm.attachIOEventFD(fd, address: base + spec.offset + spec.stride * UInt64(index), length: 4)
             return true
         } catch {

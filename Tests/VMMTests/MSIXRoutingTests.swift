@@ -120,6 +120,30 @@ import VMM
         #expect(msix.registeredDoorbells == 1)
     }
 
+    /// Descriptors exist only for vectors and doorbells in use: an idle 2048-vector device holds
+    /// none for them (it used to open 2,305 up front).
+    @Test func anIdle2048VectorDeviceHoldsNoVectorOrDoorbellDescriptors() throws {
+        typealias R = MSIXTestDeviceRegister
+        let rig = try Rig(vectors: 2048)
+        #expect(rig.device.msix.eventfdCount == 0)
+        rig.messageControl(enable: true, maskAll: false)
+        rig.program(7, data: 0x47, masked: false)
+        #expect(rig.device.msix.eventfdCount == 1, "the unmasked vector's irqfd needs its eventfd")
+        rig.write(R.doorbells + 4 * 5, 1)
+        #expect(rig.device.msix.eventfdCount == 3, "a rung doorbell adds its own and its vector's")
+        rig.mask(7, true)
+        #expect(rig.device.msix.eventfdCount == 3, "kept for the device's lifetime, made once")
+    }
+
+    /// Four 2048-vector devices run a guest under a 256-descriptor limit.
+    @Test func fourLargeDevicesFitAFewHundredDescriptors() {
+        _ = guestDirectory
+        let command = "ulimit -n 256; exec '\(vmmExecutable)' run '\(guest("msix-doorbell"))' --test-devices 4 --msix-vectors 2048 --quiet"
+        let result = runProcess("/bin/sh", ["-c", command])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(!result.output.contains("EMFILE"), "\(result.output)")
+    }
+
     @Test func maskedVectorsNeverAppearInTheCommittedTable() throws {
         let rig = try Rig(vectors: 64)
         rig.messageControl(enable: true, maskAll: false)

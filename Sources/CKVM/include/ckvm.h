@@ -57,6 +57,12 @@ int ckvm_eventfd(unsigned initial, int nonblocking);
 int ckvm_eventfd_write(int fd, uint64_t value);
 /// read(2) of an eventfd's 8-byte counter; returns 0 (and *value) or -errno (-EAGAIN if empty and nonblocking).
 int ckvm_eventfd_read(int fd, uint64_t *value);
+/// epoll_create1(EPOLL_CLOEXEC); returns the fd or -errno.
+int ckvm_epoll_create(void);
+/// Watches `fd` for reading in `epfd`, reporting `token`; returns 0 or -errno.
+int ckvm_epoll_add(int epfd, int fd, uint64_t token);
+/// epoll_wait with no timeout; stores up to `max` ready tokens; returns their number or -errno.
+int ckvm_epoll_wait(int epfd, uint64_t *tokens, int max);
 /// strerror-free errno name, e.g. "EEXIST"; "errno N" for unknown values (static storage).
 const char *ckvm_errno_name(int err);
 /// Installs a no-op handler for `signo` without SA_RESTART, so a blocking KVM_RUN returns EINTR.
