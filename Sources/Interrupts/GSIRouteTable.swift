@@ -95,6 +95,14 @@ public final class GSIRouteTable: Sendable {
         }
     }
 
+    private let exhaustionReported = Atomic<Bool>(false)
+
+    /// True the first time it is asked (for the log line "the table is full" that a machine
+    /// prints once, however many vectors then stay on KVM_SIGNAL_MSI).
+    public func firstExhaustionReport() -> Bool {
+        !exhaustionReported.exchange(true, ordering: .relaxed)
+    }
+
     /// `KVM_SET_GSI_ROUTING` calls made so far.
     public var commitCount: Int { state.withLock { $0.commits } }
 

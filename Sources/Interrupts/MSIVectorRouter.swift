@@ -91,8 +91,8 @@ public final class MSIVectorRouter: Sendable {
         }
     }
 
-    /// Takes `vector` off its route: detaches the irqfd now, drops the route at the next commit.
-    /// The GSI stays with the vector for its next use.
+    /// Takes `vector` off its route: detaches the irqfd now, drops the route at the next commit
+    /// and gives its GSI back, so the table's capacity counts routes in use, not GSIs ever used.
     public func release(_ vector: Int) {
         guard (0..<vectorCount).contains(vector) else { return }
         state.withLock { s in
@@ -100,7 +100,8 @@ public final class MSIVectorRouter: Sendable {
             if v.attached, let gsi = v.gsi, let fd = v.eventfd { try? vm.detachIRQFD(fd, gsi: gsi) }
             v.attached = false
             v.inUse = false
-            if let gsi = v.gsi { routes.removeRoute(gsi) }
+            if let gsi = v.gsi { try? routes.free(gsi) }  // the route goes with the next commit
+            v.gsi = nil
             s.vectors[vector] = v
             s.attachQueue.removeAll { $0 == vector }
         }

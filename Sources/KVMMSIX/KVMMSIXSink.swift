@@ -32,6 +32,13 @@ final class KVMMSIXSink: MSIXInterruptSink, Sendable {
     func use(vector: Int, message: MSIXMessage) throws {
         do {
             try router.use(vector, address: message.address, data: message.data)
+        } catch InterruptError.routesExhausted(let capacity) {
+            // Said once per machine: a guest that unmasks thousands of vectors past the table's
+            // room would otherwise fill the log with the same line.
+            if router.routes.firstExhaustionReport() {
+                log("the KVM GSI routing table is full (\(capacity) MSI routes): vectors unmasked beyond it are sent with KVM_SIGNAL_MSI")
+            }
+            throw InterruptError.routesExhausted(capacity: capacity)
         } catch {
             log("\(name): vector \(vector) stays on KVM_SIGNAL_MSI: \(error)")
             throw error

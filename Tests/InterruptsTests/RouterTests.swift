@@ -131,6 +131,17 @@ func makeVM() throws -> KVMVirtualMachine {
         #expect(router.attachedCount == 2)
         #expect(!router.isAttached(2))
         #expect("\(InterruptError.routesExhausted(capacity: 2))" == "the KVM GSI routing table is full (2 MSI routes)")
+        // Capacity counts routes in use: releasing one makes room for another.
+        router.release(0)
+        try router.use(2, address: 0xFEE0_0000, data: 0x42)
+        try router.commit()
+        #expect(router.isAttached(2) && router.isAttached(1) && !router.isAttached(0))
+        #expect(table.allocatedCount == 2)
+        #expect(Set(table.msiRoutes.values.map(\.data)) == [0x41, 0x42])
+        // Using vector 0 again takes a GSI again (none is free now).
+        #expect(throws: InterruptError.routesExhausted(capacity: 2)) { try router.use(0, address: 0xFEE0_0000, data: 0x40) }
+        #expect(table.firstExhaustionReport())
+        #expect(!table.firstExhaustionReport(), "said once")
     }
 
     @Test func signalsHeldWhileMaskedAreTakenByAPoll() throws {
