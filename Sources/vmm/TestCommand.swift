@@ -33,6 +33,9 @@ struct TestCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "MSI-X vectors of each test device, 1…2048 (default 16).")
     var msixVectors: Int = 16
 
+    @Option(name: .long, parsing: .unconditional, help: "MSI-X test devices on each guest's PCI bus 0, 1…31 (default 1; guests use the first).")
+    var testDevices: Int = 1
+
     @Option(name: .long, help: "Folder of built guests and suite.txt (default: found beside the executable, as for `run`).")
     var guestDir: String?
 
@@ -41,6 +44,7 @@ struct TestCommand: ParsableCommand {
 
     func validate() throws {
         guard (1...2048).contains(msixVectors) else { throw ValidationError("--msix-vectors must be in 1…2048, not \(msixVectors)") }
+        guard (1...31).contains(testDevices) else { throw ValidationError("--test-devices must be in 1…31, not \(testDevices)") }
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1, not \(jobs)") }
         guard timeout > 0, timeout <= 86400 else { throw ValidationError("--timeout must be a number of seconds in (0, 86400], not \(timeout)") }
     }
@@ -56,6 +60,7 @@ struct TestCommand: ParsableCommand {
 
         var base = MachineConfiguration()
         base.msixVectors = msixVectors
+        base.testDevices = testDevices
         base.log = { _ in }
         let results = SuiteRunner.run(entries, base: base, timeout: timeout, jobs: jobs)
         print(SuiteReport.table(results))
