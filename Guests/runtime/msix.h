@@ -115,10 +115,6 @@ static inline uint32_t msixdev_bar1_size(uint32_t vectors)
  * another vCPU). Measured here, such deliveries land within 18 ms even with four busy loops
  * beside two guests; the window is nearly three times that and costs each use 50 ms. */
 #define MSIX_QUIET_US 50000u
-/* The old name (it was a 5 ms settle, too short under load to see a late interrupt); kept so that
- * guests written against it still build, now as long as MSIX_QUIET_US. New checks use the
- * counters, or MSIX_QUIET_US where only time can tell. */
-#define MSIX_SETTLE_US MSIX_QUIET_US
 
 struct msix_dev {
     enum pci_access how;  /* config mechanism used (pci_default) */
