@@ -145,10 +145,12 @@ import VMM
     }
 
     /// The whole conformance suite on machines of four 2048-vector devices, under the common
-    /// 1,024-descriptor soft limit (two guests at a time, so two such machines at once).
+    /// 1,024-descriptor soft limit, one guest at a time: msix-deliver unmasks all 2048 vectors of
+    /// a device, and a vector in use still takes an eventfd for its irqfd (those past the limit
+    /// fall back to KVM_SIGNAL_MSI), which would starve a second machine running beside it.
     @Test func theSuitePassesWithFourLargeDevicesUnderTheUsualDescriptorLimit() {
         _ = guestDirectory
-        let command = "ulimit -n 1024; exec '\(vmmExecutable)' test --test-devices 4 --msix-vectors 2048 --guest-dir '\(guestDirectory)'"
+        let command = "ulimit -n 1024; exec '\(vmmExecutable)' test --jobs 1 --test-devices 4 --msix-vectors 2048 --guest-dir '\(guestDirectory)'"
         let result = runProcess("/bin/sh", ["-c", command])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains(" passed, 0 failed"), "\(result.output)")
