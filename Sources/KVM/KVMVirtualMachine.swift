@@ -14,16 +14,42 @@ public final class KVMVirtualMachine: Sendable {
         self.fd = fd
     }
 
+    /// How KVM treats a memory slot.
+    public struct MemoryFlags: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// KVM records which pages the guest writes (read them with `dirtyLog`).
+        public static let logDirtyPages = MemoryFlags(rawValue: UInt32(KVM_MEM_LOG_DIRTY_PAGES))
+        /// Guest writes exit as MMIO instead of changing the memory (ROM); needs KVM_CAP_READONLY_MEM.
+        public static let readOnly = MemoryFlags(rawValue: UInt32(KVM_MEM_READONLY))
+    }
+
     /// Maps `size` bytes of host memory at `host` into the guest at `guestAddress` as `slot`
-    /// (KVM_SET_USER_MEMORY_REGION). The caller keeps the host memory alive as long as the VM.
-    public func setUserMemoryRegion(slot: UInt32, guestAddress: UInt64, size: UInt64, host: UnsafeMutableRawPointer) throws {
+    /// (KVM_SET_USER_MEMORY_REGION); size 0 removes the slot. The caller keeps the host memory
+    /// alive as long as the VM maps it.
+    public func setUserMemoryRegion(slot: UInt32, guestAddress: UInt64, size: UInt64, host: UnsafeMutableRawPointer?,
+                                    flags: MemoryFlags = []) throws {
         var region = kvm_userspace_memory_region(
-            slot: slot, flags: 0, guest_phys_addr: guestAddress, memory_size: size,
+            slot: slot, flags: flags.rawValue, guest_phys_addr: guestAddress, memory_size: size,
             userspace_addr: UInt64(UInt(bitPattern: host)))
         _ = try withUnsafeMutablePointer(to: &region) {
             try checkedIoctl(fd.rawValue, CKVM_SET_USER_MEMORY_REGION, "KVM_SET_USER_MEMORY_REGION",
                              "for slot \(slot) (\(byteCount(size)) at \(hex(guestAddress)))", $0)
         }
+    }
+
+    /// The pages of `slot` (of `pages` pages) written since the last call, one bit per page,
+    /// and clears KVM's record (KVM_GET_DIRTY_LOG). The slot must log dirty pages.
+    public func dirtyLog(slot: UInt32, pages: Int) throws -> [UInt64] {
+        // KVM writes a bitmap rounded up to 64-bit words.
+        var bitmap = [UInt64](repeating: 0, count: max(1, (pages + 63) / 64))
+        try bitmap.withUnsafeMutableBytes { bytes in
+            var log = kvm_dirty_log()
+            log.slot = slot
+            log.dirty_bitmap = bytes.baseAddress
+            _ = try checkedIoctl(fd.rawValue, CKVM_GET_DIRTY_LOG, "KVM_GET_DIRTY_LOG", "for slot \(slot)", &log)
+        }
+        return bitmap
     }
 
     /// Places the three-page TSS region Intel VMX needs (KVM_SET_TSS_ADDR).

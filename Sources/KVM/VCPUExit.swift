@@ -1,13 +1,16 @@
 import CKVM
 import TextFormat
 
-/// Why KVM_RUN returned. IO and MMIO carry a pointer into the vCPU's `kvm_run` area where the
-/// data to write is, or where the data read must be stored before the next KVM_RUN.
-public enum VCPUExit {
-    /// Port I/O: `count` items of `size` bytes (count > 1 for string instructions) at `data`.
-    case io(port: UInt16, size: Int, isWrite: Bool, count: Int, data: UnsafeMutableRawPointer)
-    /// MMIO of `size` bytes (1…8) at `address`, data at `data`.
-    case mmio(address: UInt64, size: Int, isWrite: Bool, data: UnsafeMutableRawPointer)
+/// Why KVM_RUN returned, as plain values copied out of the `kvm_run` area.
+///
+/// A port exit's items (and a read's result) go through `KVMVCPU.ioData(item:)` and
+/// `setIOData(_:item:)`; an MMIO write carries its value and a read is completed with
+/// `KVMVCPU.setMMIOData(_:)`, before the next `run`.
+public enum VCPUExit: Sendable, Equatable {
+    /// Port I/O: `count` items of `size` bytes (count > 1 for string instructions).
+    case io(port: UInt16, size: Int, isWrite: Bool, count: Int)
+    /// MMIO of `size` bytes (1…8) at `address`; `value` is what a write stores (0 for a read).
+    case mmio(address: UInt64, size: Int, isWrite: Bool, value: UInt64)
     /// The guest halted with no in-kernel LAPIC to wait on.
     case hlt
     /// Triple fault or similar: the guest reset itself.
@@ -27,14 +30,12 @@ public enum VCPUExit {
         let reason = ckvm_run_exit_reason(run)
         switch Int32(reason) {
         case KVM_EXIT_IO:
-            // In bounds: KVM places the data inside the kvm_run mapping at data_offset.
-            let data = UnsafeMutableRawPointer(run).advanced(by: Int(ckvm_run_io_data_offset(run)))
             self = .io(port: ckvm_run_io_port(run), size: Int(ckvm_run_io_size(run)),
-                       isWrite: ckvm_run_io_direction(run) == UInt8(KVM_EXIT_IO_OUT),
-                       count: Int(ckvm_run_io_count(run)), data: data)
+                       isWrite: ckvm_run_io_direction(run) == UInt8(KVM_EXIT_IO_OUT), count: Int(ckvm_run_io_count(run)))
         case KVM_EXIT_MMIO:
-            self = .mmio(address: ckvm_run_mmio_address(run), size: Int(min(8, ckvm_run_mmio_length(run))),
-                         isWrite: ckvm_run_mmio_is_write(run) != 0, data: UnsafeMutableRawPointer(ckvm_run_mmio_data(run)))
+            let size = Int(min(8, ckvm_run_mmio_length(run))), isWrite = ckvm_run_mmio_is_write(run) != 0
+            self = .mmio(address: ckvm_run_mmio_address(run), size: size, isWrite: isWrite,
+                         value: isWrite ? loadLittleEndian(ckvm_run_mmio_data(run), size: size) : 0)
         case KVM_EXIT_HLT: self = .hlt
         case KVM_EXIT_SHUTDOWN: self = .shutdown
         case KVM_EXIT_INTERNAL_ERROR:
@@ -51,7 +52,7 @@ public enum VCPUExit {
 extension VCPUExit: CustomStringConvertible {
     public var description: String {
         switch self {
-        case let .io(port, size, isWrite, count, _):
+        case let .io(port, size, isWrite, count):
             "IO \(isWrite ? "write" : "read") of \(size) bytes ×\(count) at port \(hex(port))"
         case let .mmio(address, size, isWrite, _):
             "MMIO \(isWrite ? "write" : "read") of \(size) bytes at \(hex(address))"

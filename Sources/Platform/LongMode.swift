@@ -1,4 +1,3 @@
-import CKVM
 import KVM
 import Memory
 
@@ -47,43 +46,26 @@ public enum LongMode {
     /// it runnable. The GDT and page tables of `tableWrites` must be in memory.
     public static func enter(_ vcpu: KVMVCPU, rip: UInt64, rsp: UInt64, rdi: UInt64, rsi: UInt64) throws {
         var sregs = try vcpu.specialRegisters()
-        sregs.cs = segment(selector: codeSelector, type: 0xB, longMode: true)
-        let data = segment(selector: dataSelector, type: 0x3, longMode: false)
+        sregs.cs = .flat(selector: codeSelector, type: 0xB, defaultSize32: false, longMode: true)
+        let data = SegmentRegister.flat(selector: dataSelector, type: 0x3, defaultSize32: true, longMode: false)
         sregs.ds = data; sregs.es = data; sregs.fs = data; sregs.gs = data; sregs.ss = data
-        sregs.gdt.base = BootLayout.gdtAddress
-        sregs.gdt.limit = 3 * 8 - 1
+        sregs.gdt = DescriptorTableRegister(base: BootLayout.gdtAddress, limit: 3 * 8 - 1)
         sregs.cr3 = BootLayout.pml4Address
         sregs.cr4 = cr4PAE
         sregs.cr0 = cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0PG
         sregs.efer = eferLME | eferLMA
         try vcpu.setSpecialRegisters(sregs)
 
-        var regs = kvm_regs()
+        var regs = Registers()
         regs.rip = rip
         regs.rsp = rsp
         regs.rdi = rdi
         regs.rsi = rsi
-        regs.rflags = 0x2
         try vcpu.setRegisters(regs)
         try vcpu.makeRunnable()
     }
 
     private static func littleEndianBytes(_ values: [UInt64]) -> [UInt8] {
         values.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
-    }
-
-    private static func segment(selector: UInt16, type: UInt8, longMode: Bool) -> kvm_segment {
-        var s = kvm_segment()
-        s.base = 0
-        s.limit = 0xFFFF_FFFF
-        s.selector = selector
-        s.type = type
-        s.present = 1
-        s.dpl = 0
-        s.db = longMode ? 0 : 1
-        s.s = 1
-        s.l = longMode ? 1 : 0
-        s.g = 1
-        return s
     }
 }

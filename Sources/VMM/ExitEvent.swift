@@ -1,5 +1,6 @@
-/// One port or MMIO exit as an exit observer sees it: plain values copied out of the exit, so
-/// nothing of the vCPU's `kvm_run` area outlives it.
+/// One port or MMIO access as the exit hook and the exit observer see it: plain values copied
+/// out of the exit, so nothing of the vCPU's `kvm_run` area outlives it. String I/O is one event
+/// per item.
 public struct ExitEvent: Sendable, Equatable {
     public enum Kind: Sendable, Equatable {
         case portRead, portWrite, mmioRead, mmioWrite
@@ -12,10 +13,13 @@ public struct ExitEvent: Sendable, Equatable {
     public let address: UInt64
     /// Bytes per item (1, 2, 4; up to 8 for MMIO).
     public let size: Int
-    /// The value written, or the value the read returned (the first item of string I/O).
-    public let value: UInt64
+    /// The value written, or the value the read returns. A hook that handles a read sets it.
+    public var value: UInt64
     /// Items moved: more than 1 for string port I/O (`rep outsb` and the like).
     public let count: Int
+
+    /// True for port and MMIO writes.
+    public var isWrite: Bool { kind == .portWrite || kind == .mmioWrite }
 
     public init(kind: Kind, vcpu: Int, address: UInt64, size: Int, value: UInt64, count: Int = 1) {
         self.kind = kind

@@ -12,8 +12,10 @@ import Platform
 import Synchronization
 import Threads
 
-/// A machine built from a `MachineConfiguration`: KVM VM with in-kernel irqchip, guest RAM, vCPUs,
-/// the port and MMIO buses with the console, exit and probe devices. Load a guest, then `run`.
+/// A machine built from a `MachineConfiguration`: KVM VM with in-kernel irqchip, guest RAM (and
+/// any extra memory slots), vCPUs, the port and MMIO buses with the console, exit and probe
+/// devices (those the configuration keeps), PCI bus 0, the MSI-X test devices and the caller's
+/// own devices. Load a guest, then `run`.
 ///
 /// A machine goes through its phases once, in order: built → guest loaded → running → finished.
 /// `load` may be called again until the run starts (the last image wins); `run` before a guest
@@ -24,7 +26,12 @@ public final class Machine: Sendable {
     public var layout: MachineLayout { configuration.layout }
     public let kvm: KVMSystem
     public let vm: KVMVirtualMachine
+    /// RAM at guest-physical 0 (the host mapping of `ram`).
     public let memory: GuestMemory
+    /// RAM at 0 as a KVM slot (slot 0): dirty pages when `configuration.logDirtyRAM` is set.
+    public let ram: MemorySlot
+    /// `configuration.extraMemory`, mapped, in order (slots 1, 2, …).
+    public let extraMemory: [MemorySlot]
     public let vcpus: [KVMVCPU]
     public let portBus: Bus
     public let mmioBus: Bus
@@ -38,6 +45,8 @@ public final class Machine: Sendable {
     public let routes: GSIRouteTable
     /// The MSI-X test devices, in slot order (00:01.0, 00:02.0, …).
     public let testDevices: [MSIXTestDevice]
+    /// The caller's devices (`configuration.devices`), attached.
+    public let components: [any MachineComponent]
 
     /// Where a machine is in its life.
     public enum Phase: Sendable, Equatable {
@@ -79,7 +88,22 @@ public final class Machine: Sendable {
         self.kvm = kvm
         self.vm = vm
         self.memory = memory
-        try vm.setUserMemoryRegion(slot: 0, guestAddress: 0, size: layout.ramSize, host: memory.hostBase)
+        ram = try MemorySlot(name: "RAM", slot: 0, guestBase: 0, memory: memory, readOnly: false,
+                             logsDirtyPages: configuration.logDirtyRAM, vm: vm)
+        if configuration.extraMemory.contains(where: { if case .rom = $0.kind { true } else { false } }),
+           kvm.check(.readOnlyMemory) == 0 {
+            throw VMMError.layout("ROM regions need \(KVMCapability.readOnlyMemory), which this KVM lacks")
+        }
+        extraMemory = try configuration.extraMemory.enumerated().map { index, region in
+            let mapping = try GuestMemory(size: region.size)
+            var readOnly = false
+            if case let .rom(contents) = region.kind {
+                try mapping.write(contents, at: 0)
+                readOnly = true
+            }
+            return try MemorySlot(name: region.name, slot: UInt32(index + 1), guestBase: region.base, memory: mapping,
+                                  readOnly: readOnly, logsDirtyPages: region.logDirtyPages, vm: vm)
+        }
         try vm.setTSSAddress(layout.tssBase)
         try vm.createIRQChip()
 
@@ -99,10 +123,15 @@ public final class Machine: Sendable {
         // cannot get a route) are rate-limited like unclaimed accesses.
         let guestTriggered = RateLimitedLog(limit: 16, sink: log)
         let limitedLog: @Sendable (String) -> Void = { guestTriggered($0) }
+        let standard = configuration.standardDevices
         console = ConsoleDevice(echo: configuration.echoConsole)
-        try portBus.register(console, name: "console (8250)", base: UInt64(layout.consolePort), size: MachineDeviceTree.consolePortCount)
-        try portBus.register(portProbe, name: "probe ports", base: UInt64(layout.probePort), size: MachineDeviceTree.probePortCount)
-        try mmioBus.register(mmioProbe, name: "probe MMIO", base: layout.probeMMIOBase, size: layout.probeMMIOSize)
+        if standard.contains(.console) {
+            try portBus.register(console, name: "console (8250)", base: UInt64(layout.consolePort), size: MachineDeviceTree.consolePortCount)
+        }
+        if standard.contains(.probe) {
+            try portBus.register(portProbe, name: "probe ports", base: UInt64(layout.probePort), size: MachineDeviceTree.probePortCount)
+            try mmioBus.register(mmioProbe, name: "probe MMIO", base: layout.probeMMIOBase, size: layout.probeMMIOSize)
+        }
         pci = try PCIRoot(portBus: portBus, mmioBus: mmioBus, mmioWindow: (layout.mmioWindowBase, layout.mmioWindowSize),
                       ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: limitedLog)
         try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
@@ -116,11 +145,17 @@ public final class Machine: Sendable {
             devices.append(device)
         }
         testDevices = devices
+        components = configuration.devices
         let completion = self.completion
         let exit = ExitDevice { [weak self] value in
             if completion.finish(.guestExit(value: value)) { self?.kickAll() }
         }
-        try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: MachineDeviceTree.exitPortCount)
+        if standard.contains(.exitPort) {
+            try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: MachineDeviceTree.exitPortCount)
+        }
+        let assembly = MachineAssembly(layout: layout, vm: vm, memory: memory, portBus: portBus, mmioBus: mmioBus, pci: pci,
+                                       routes: routes, log: limitedLog)
+        for component in components { try component.attach(to: assembly) }
     }
 
     /// Copies `image` into RAM; every vCPU will start at its entry point. Throws
@@ -209,7 +244,7 @@ public final class Machine: Sendable {
                 let loop = VCPULoop(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, completion: completion,
                                     stopAll: { [weak self] in self?.kickAll() },
                                     report: { [weak self] io, mmio in self?.statisticsState.withLock { $0.ioExits += io; $0.mmioExits += mmio } },
-                                    observer: configuration.exitObserver)
+                                    hook: configuration.exitHook, observer: configuration.exitObserver)
                 let thread = try OSThread(name: "vcpu\(vcpu.id)") { loop.run() }
                 threads.withLock { $0.append(thread) }
             }
@@ -225,6 +260,7 @@ public final class Machine: Sendable {
         kickAll()
         for thread in threads.withLock({ $0 }) { thread.join() }
         for device in testDevices { device.stop() }
+        for component in components { component.stop() }
         console.flush()
         return outcome
     }

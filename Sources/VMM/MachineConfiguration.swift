@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Memory
 import Platform
 import TextFormat
 
@@ -9,6 +10,15 @@ public struct MachineConfiguration: Sendable {
     public var layout = MachineLayout()
     /// The KVM device to open.
     public var kvmDevicePath = "/dev/kvm"
+    /// The VMM's own devices the machine gets (all by default); leave one out to put a device
+    /// of your own at its place.
+    public var standardDevices: StandardDevices = .all
+    /// The caller's devices, attached in order after the machine's own.
+    public var devices: [any MachineComponent] = []
+    /// Memory beyond RAM at 0 (more RAM, ROM), each region its own KVM slot, from slot 1 on.
+    public var extraMemory: [MemoryRegion] = []
+    /// KVM records the RAM pages the guest writes (`Machine.ram.dirtyPages()`).
+    public var logDirtyRAM = false
     /// MSI-X test devices to attach to PCI bus 0 (from 00:01.0 on).
     public var testDevices = 1
     /// MSI-X vectors of each test device (1…2048).
@@ -17,8 +27,13 @@ public struct MachineConfiguration: Sendable {
     public var echoConsole = true
     /// What each vCPU's CPUID reports (default: KVM's values with the APIC IDs set).
     public var cpuid: any CPUIDPolicy = StandardCPUID()
-    /// Called on the vCPU's thread after every port and MMIO exit is dispatched, with a copy of
-    /// what happened (nil: no call). Keep it short and allocation-free: it runs on the exit path.
+    /// Offered every port and MMIO access on the vCPU's thread before the buses see it (nil: no
+    /// hook). Return true to handle it yourself (for a read, set `event.value` to what the guest
+    /// reads); false passes it on to the bus. Keep it short and allocation-free: it runs on the
+    /// exit path.
+    public var exitHook: (@Sendable (inout ExitEvent) -> Bool)?
+    /// Called on the vCPU's thread after every port and MMIO access is dispatched, with a copy of
+    /// what happened (nil: no call). Same rules as `exitHook`.
     public var exitObserver: (@Sendable (ExitEvent) -> Void)?
     /// Where the VMM's own diagnostics go (one line each); standard error by default.
     public var log: @Sendable (String) -> Void = MachineConfiguration.standardError
@@ -47,6 +62,7 @@ public struct MachineConfiguration: Sendable {
         guard ram <= limit else { throw .memoryTooLarge(requested: ram, limit: limit) }
         try Self.checkDisjoint(layout.memoryRegions, space: "guest-physical", end: 1 << 32, endName: "must lie below 4 GiB")
         try Self.checkDisjoint(layout.portRegions, space: "port", end: 1 << 16, endName: "must lie below port 0x10000")
+        try checkExtraMemory()
         guard layout.ecamSize >= 0x10_0000, layout.ecamBase % 0x10_0000 == 0 else {
             throw .layout("ECAM at \(hex(layout.ecamBase)) must be 1 MiB aligned and at least 1 MiB")
         }
@@ -55,6 +71,22 @@ public struct MachineConfiguration: Sendable {
         guard (1...BootLayout.maxVCPUs).contains(layout.vcpuCount) else {
             throw .vcpuCount(requested: layout.vcpuCount, maximum: BootLayout.maxVCPUs)
         }
+    }
+
+    /// Each extra region: 4 KiB-aligned and sized, inside the 46-bit physical space, its ROM
+    /// contents fitting, and clear of every other region and of the layout's.
+    private func checkExtraMemory() throws(VMMError) {
+        for region in extraMemory {
+            let name = "memory \(region.name) at \(hex(region.base)) (\(hex(region.size)) bytes)"
+            guard region.size > 0, region.size % 4096 == 0, region.base % 4096 == 0 else {
+                throw .layout("\(name) must have a 4 KiB-aligned base and a positive size that is a multiple of 4 KiB")
+            }
+            if case let .rom(contents) = region.kind, UInt64(contents.count) > region.size {
+                throw .layout("\(name) is smaller than its \(contents.count) bytes of contents")
+            }
+        }
+        let all = layout.memoryRegions + extraMemory.map { MachineLayout.Region("memory \($0.name)", $0.base, $0.size) }
+        try Self.checkDisjoint(all, space: "guest-physical", end: 1 << 46, endName: "must lie below 64 TiB (46 address bits)")
     }
 
     /// Refuses an empty region, one that runs past `end`, and any two that overlap.

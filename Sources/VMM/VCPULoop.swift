@@ -2,9 +2,9 @@ import CKVM
 import Devices
 import KVM
 
-/// The exit loop of one vCPU: run, dispatch the exit to the port or MMIO bus, repeat until the
-/// run completes. It allocates nothing per exit: exits are enums of plain values, the buses look
-/// up devices in place, and data moves through the `kvm_run` area.
+/// The exit loop of one vCPU: run, offer the exit to the hook, dispatch it to the port or MMIO
+/// bus, repeat until the run completes. It allocates nothing per exit: exits and events are plain
+/// values, the buses look up devices in place, and data moves through the `kvm_run` area.
 struct VCPULoop: Sendable {
     let vcpu: KVMVCPU
     let portBus: Bus
@@ -14,7 +14,9 @@ struct VCPULoop: Sendable {
     let stopAll: @Sendable () -> Void
     /// Receives this vCPU's exit counts when its loop ends.
     let report: @Sendable (_ ioExits: Int, _ mmioExits: Int) -> Void
-    /// Told of every port and MMIO exit after it is dispatched, if set.
+    /// Offered every port and MMIO access before the buses; returns true when it handled it.
+    let hook: (@Sendable (inout ExitEvent) -> Bool)?
+    /// Told of every port and MMIO access after it is dispatched, if set.
     let observer: (@Sendable (ExitEvent) -> Void)?
 
     func run() {
@@ -36,32 +38,22 @@ struct VCPULoop: Sendable {
                 return
             }
             switch exit {
-            case let .io(port, size, isWrite, count, data):
+            case let .io(port, size, isWrite, count):
                 ioExits &+= 1
-                // String I/O (count > 1) moves `count` items of `size` bytes through the data area.
+                // String I/O (count > 1) moves `count` items of `size` bytes, one access each.
                 for item in 0..<count {
-                    let pointer = data + item * size
-                    if isWrite {
-                        portBus.write(UInt64(port), size: size, value: loadLittleEndian(pointer, size: size))
-                    } else {
-                        storeLittleEndian(portBus.read(UInt64(port), size: size), pointer, size: size)
-                    }
+                    var event = ExitEvent(kind: isWrite ? .portWrite : .portRead, vcpu: vcpu.id, address: UInt64(port), size: size,
+                                          value: isWrite ? vcpu.ioData(item: item) : 0, count: count)
+                    dispatch(&event, on: portBus)
+                    if !isWrite { vcpu.setIOData(event.value, item: item) }
+                    observer?(event)
                 }
-                if let observer {
-                    observer(ExitEvent(kind: isWrite ? .portWrite : .portRead, vcpu: vcpu.id, address: UInt64(port), size: size,
-                                       value: count > 0 ? loadLittleEndian(data, size: size) : 0, count: count))
-                }
-            case let .mmio(address, size, isWrite, data):
+            case let .mmio(address, size, isWrite, value):
                 mmioExits &+= 1
-                if isWrite {
-                    mmioBus.write(address, size: size, value: loadLittleEndian(data, size: size))
-                } else {
-                    storeLittleEndian(mmioBus.read(address, size: size), data, size: size)
-                }
-                if let observer {
-                    observer(ExitEvent(kind: isWrite ? .mmioWrite : .mmioRead, vcpu: vcpu.id, address: address, size: size,
-                                       value: loadLittleEndian(data, size: size)))
-                }
+                var event = ExitEvent(kind: isWrite ? .mmioWrite : .mmioRead, vcpu: vcpu.id, address: address, size: size, value: value)
+                dispatch(&event, on: mmioBus)
+                if !isWrite { vcpu.setMMIOData(event.value) }
+                observer?(event)
             case .interrupted:
                 continue
             case .hlt, .shutdown, .internalError, .failEntry, .systemEvent, .unexpected:
@@ -69,6 +61,18 @@ struct VCPULoop: Sendable {
                 finish(.vcpuFailed(vcpu: vcpu.id, exit: exit.description, rip: rip))
                 return
             }
+        }
+    }
+
+    /// Offers the access to the hook, then (unless the hook took it) to the bus; a read's result
+    /// ends up in `event.value`.
+    @inline(__always)
+    private func dispatch(_ event: inout ExitEvent, on bus: Bus) {
+        if let hook, hook(&event) { return }
+        if event.isWrite {
+            bus.write(event.address, size: event.size, value: event.value)
+        } else {
+            event.value = bus.read(event.address, size: event.size)
         }
     }
 

@@ -194,18 +194,3 @@ final class RecordingDevice: BusDevice {
         #expect(bus.read(0, size: 1) == 0x00)  // 0xA000 & 0xFF
     }
 }
-
-@Suite struct LittleEndianTests {
-    @Test func roundTripsEverySize() {
-        var buffer = [UInt8](repeating: 0xEE, count: 8)
-        for size in [1, 2, 4, 8, 3] {
-            buffer.withUnsafeMutableBytes { raw in
-                storeLittleEndian(0x0102_0304_0506_0708, raw.baseAddress!, size: size)
-                let back = loadLittleEndian(raw.baseAddress!, size: size)
-                #expect(back == 0x0102_0304_0506_0708 & allOnes(size: size))
-            }
-        }
-        buffer.withUnsafeMutableBytes { storeLittleEndian(0xAABB, $0.baseAddress!, size: 2) }
-        #expect(buffer[0] == 0xBB && buffer[1] == 0xAA)
-    }
-}

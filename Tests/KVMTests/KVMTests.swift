@@ -90,9 +90,9 @@ import TestSupport
         #expect(try events.consume() == 1, "the guest's write signalled the eventfd, with no exit")
         try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, deassign: true)
         exit = try guest.run(writing: 0x1234)
-        guard case let .mmio(address, size, isWrite, data) = exit else { Issue.record("expected an MMIO exit, got \(exit)"); return }
+        guard case let .mmio(address, size, isWrite, value) = exit else { Issue.record("expected an MMIO exit, got \(exit)"); return }
         #expect(address == 0x2_0000 && size == 2 && isWrite)
-        #expect(data.loadUnaligned(as: UInt16.self) == 0x1234)
+        #expect(value == 0x1234)
         #expect(try events.consume() == nil, "nothing signalled once removed")
     }
 
@@ -104,8 +104,8 @@ import TestSupport
         try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, datamatch: 0x1234)
         guard case .hlt = try guest.run(writing: 0x1234) else { Issue.record("the matching write was not caught"); return }
         #expect(try events.consume() == 1)
-        guard case let .mmio(address, _, isWrite, data) = try guest.run(writing: 0x4321) else { Issue.record("another value must exit"); return }
-        #expect(address == 0x2_0000 && isWrite && data.loadUnaligned(as: UInt16.self) == 0x4321)
+        guard case let .mmio(address, _, isWrite, value) = try guest.run(writing: 0x4321) else { Issue.record("another value must exit"); return }
+        #expect(address == 0x2_0000 && isWrite && value == 0x4321)
         #expect(try events.consume() == nil)
         #expect(throws: KVMError.self) { try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, datamatch: 0x9999, deassign: true) }
         try vm.attachIOEventFD(events, address: 0x2_0000, length: 2, datamatch: 0x1234, deassign: true)
@@ -178,9 +178,9 @@ import TestSupport
         try vm.createIRQChip()
         _ = try vm.createVCPU(id: 0)
         let ap = try vm.createVCPU(id: 1)
-        #expect(try ap.mpState() == UInt32(KVM_MP_STATE_UNINITIALIZED), "an AP waits for INIT/SIPI")
+        #expect(try ap.mpState() == .uninitialized, "an AP waits for INIT/SIPI")
         try ap.makeRunnable()
-        #expect(try ap.mpState() == UInt32(KVM_MP_STATE_RUNNABLE))
+        #expect(try ap.mpState() == .runnable)
     }
 
     @Test func vcpuRegistersRoundTrip() throws {
@@ -194,6 +194,30 @@ import TestSupport
         #expect(try vcpu.registers().rip == 0x12_3456)
         #expect(try vcpu.registers().rsi == 7)
         #expect(try vcpu.lapicState().count == 1024)
+        var sregs = try vcpu.specialRegisters()
+        sregs.cs = .flat(selector: 0x08, type: 0xB, defaultSize32: true, longMode: false)
+        sregs.gdt = DescriptorTableRegister(base: 0x5000, limit: 0x17)
+        try vcpu.setSpecialRegisters(sregs)
+        let back = try vcpu.specialRegisters()
+        #expect(back.cs == sregs.cs && back.gdt == sregs.gdt, "segments and tables survive KVM_SET/GET_SREGS")
+    }
+
+    /// Port data goes through the vCPU's accessors: an OUT's value is read, an IN's value is
+    /// stored and reaches the guest (which writes it back as MMIO), an item outside the exit
+    /// reads as 0 and is not written.
+    @Test func portDataIsReadAndCompletedThroughTheVCPU() throws {
+        let guest = try RealModeWordWriter()
+        // mov dx, 0x1234; mov al, 0x5A; out dx, al; in al, dx; mov cx, 0x2000; mov ds, cx; mov [0], al; hlt
+        let code: [UInt8] = [0xBA, 0x34, 0x12, 0xB0, 0x5A, 0xEE, 0xEC, 0xB9, 0x00, 0x20, 0x8E, 0xD9, 0xA2, 0x00, 0x00, 0xF4]
+        let out = try guest.run(code: code)
+        #expect(out == .io(port: 0x1234, size: 1, isWrite: true, count: 1))
+        #expect(guest.vcpu.ioData(item: 0) == 0x5A)
+        #expect(guest.vcpu.ioData(item: 1) == 0 && guest.vcpu.ioData(item: -1) == 0, "outside the exit's data")
+        let input = try guest.vcpu.run()
+        #expect(input == .io(port: 0x1234, size: 1, isWrite: false, count: 1))
+        guest.vcpu.setIOData(0xC3, item: 0)
+        guest.vcpu.setIOData(0xFF, item: 5)
+        #expect(try guest.vcpu.run() == .mmio(address: 0x2_0000, size: 1, isWrite: true, value: 0xC3), "the guest read what was stored")
     }
 }
 
@@ -218,15 +242,18 @@ final class RealModeWordWriter {
 
     /// Runs the code once, from the start, writing `value`; returns the first exit.
     func run(writing value: UInt16) throws -> VCPUExit {
-        let code: [UInt8] = [0xB8, 0x00, 0x20, 0x8E, 0xD8, 0xC7, 0x06, 0x00, 0x00, UInt8(value & 0xFF), UInt8(value >> 8), 0xF4]
+        try run(code: [0xB8, 0x00, 0x20, 0x8E, 0xD8, 0xC7, 0x06, 0x00, 0x00, UInt8(value & 0xFF), UInt8(value >> 8), 0xF4])
+    }
+
+    /// Runs `code` (real mode, at 0x1000) from the start; returns the first exit.
+    func run(code: [UInt8]) throws -> VCPUExit {
         ram.advanced(by: 0x1000).copyMemory(from: code, byteCount: code.count)
         var sregs = try vcpu.specialRegisters()
         sregs.cs.base = 0
         sregs.cs.selector = 0
         try vcpu.setSpecialRegisters(sregs)
-        var regs = kvm_regs()
+        var regs = Registers()
         regs.rip = 0x1000
-        regs.rflags = 2
         try vcpu.setRegisters(regs)
         return try vcpu.run()
     }

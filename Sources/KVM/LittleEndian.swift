@@ -1,8 +1,8 @@
-/// Converting between exit data buffers (little-endian bytes) and access values.
+/// Converting between the exit data in `kvm_run` (little-endian bytes) and access values.
 
 /// Loads a `size`-byte little-endian value (size 1…8) from `pointer`.
 @inline(__always)
-public func loadLittleEndian(_ pointer: UnsafeRawPointer, size: Int) -> UInt64 {
+func loadLittleEndian(_ pointer: UnsafeRawPointer, size: Int) -> UInt64 {
     switch size {
     case 1: return UInt64(pointer.load(as: UInt8.self))
     case 2: return UInt64(UInt16(littleEndian: pointer.loadUnaligned(as: UInt16.self)))
@@ -17,7 +17,7 @@ public func loadLittleEndian(_ pointer: UnsafeRawPointer, size: Int) -> UInt64 {
 
 /// Stores the low `size` bytes (size 1…8) of `value` little-endian at `pointer`.
 @inline(__always)
-public func storeLittleEndian(_ value: UInt64, _ pointer: UnsafeMutableRawPointer, size: Int) {
+func storeLittleEndian(_ value: UInt64, _ pointer: UnsafeMutableRawPointer, size: Int) {
     switch size {
     case 1: pointer.storeBytes(of: UInt8(truncatingIfNeeded: value), as: UInt8.self)
     case 2: pointer.storeBytes(of: UInt16(truncatingIfNeeded: value).littleEndian, as: UInt16.self)
