@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the freestanding x86-64 test guests (Guests/<name>/main.c + Guests/runtime) into
-# OUTDIR/<name>.elf, then checks that none of them contains an instruction this host's KVM
+# OUTDIR/<name>.elf and the 32-bit boot-protocol guests (Guests/boot32) into multiboot.elf,
+# multiboot-aout.bin and pvh.elf, then checks that none of them contains an instruction this host's KVM
 # emulator rejects (SSE/AVX/MMX/x87 registers, x87 instructions, INT3, XSAVE/XRSTOR, CMPXCHG16B);
 # the `emulator-gap` guest is exempt, it exists to execute one.
 #
@@ -56,6 +57,18 @@ for source in "$root"/Guests/*/main.c; do
     bad=1
   fi
 done
+# The boot-protocol guests (Guests/boot32) are checked the same way; the flat binary is the
+# multiboot guest's code, which multiboot.elf already covers.
+for elf in "$out/multiboot.elf" "$out/pvh.elf"; do
+  [ -f "$elf" ] || fail "$elf was not built"
+  hits="$("$objdump" -d --no-show-raw-insn "$elf" | sed -nE 's/^[[:space:]]*[0-9a-f]+:[[:space:]]+//p' | grep -nE "$forbidden" || true)"
+  if [ -n "$hits" ]; then
+    echo "build-guests: $(basename "$elf") contains instructions the KVM emulator rejects:" >&2
+    echo "$hits" | head -20 >&2
+    rm -f "$elf"
+    bad=1
+  fi
+done
 [ "$bad" -eq 0 ] || exit 1
 
 # The suite manifest `vmm test` reads: one line per guest, "NAME vcpus=N expect=pass|fail|timeout",
@@ -74,4 +87,4 @@ for source in "$root"/Guests/*/main.c; do
   echo "$name vcpus=${vcpus:-1} expect=${expect:-pass}" >>"$manifest"
 done
 mv "$manifest" "$out/suite.txt"
-echo "build-guests: $count guests in $out"
+echo "build-guests: $count guests and 3 boot-protocol images in $out"

@@ -28,6 +28,11 @@ public struct BootPlan: Sendable, Equatable {
         /// In 64-bit long mode through the VMM's GDT and identity-mapped page tables (which the
         /// plan writes), at `rip` with these registers and RFLAGS = 0x2, runnable at once.
         case longMode(rip: UInt64, rsp: UInt64, rdi: UInt64, rsi: UInt64)
+        /// In 32-bit protected mode without paging, as the Multiboot and PVH specifications
+        /// describe: flat 32-bit code and data segments, a 32-bit TSS in TR, CR0 = PE|ET, CR4 = 0,
+        /// EFER = 0, EFLAGS = 0x2 (IF, TF and VM clear), at `eip` with EAX and EBX as given and
+        /// every other general register 0; runnable at once.
+        case protectedMode(eip: UInt32, eax: UInt32, ebx: UInt32)
         /// Waits, as after reset, for INIT/SIPI from another vCPU (in-kernel LAPIC).
         case waitForSIPI
     }
@@ -59,12 +64,49 @@ public struct BootPlan: Sendable, Equatable {
 
 /// A way to boot an image: recognise it, then plan the boot for a machine layout.
 public protocol BootProtocol: Sendable {
-    /// Its name on the command line and in messages ("elf64", later "pvh", "multiboot", "linux").
+    /// Its name on the command line and in messages ("elf64", "pvh", "multiboot").
     var name: String { get }
     /// Whether `image` carries this protocol (cheap: headers only).
     func recognizes(_ image: [UInt8]) -> Bool
-    /// The plan for booting `image` on a machine of `layout` that gives the guest `deviceTree`.
-    func plan(image: [UInt8], name: String, layout: MachineLayout, deviceTree: [UInt8]) throws -> BootPlan
+    /// The plan for booting the request's image on its machine.
+    func plan(_ request: BootRequest) throws -> BootPlan
+}
+
+/// What a boot protocol is asked to boot, and on what.
+public struct BootRequest: Sendable {
+    /// The kernel image's bytes.
+    public var image: [UInt8]
+    /// Its name (the path it came from), for messages and for Multiboot's command line, which
+    /// starts with the kernel's name as boot loaders (and QEMU) give it.
+    public var name: String
+    /// The machine: RAM size, vCPU count and the command line (`layout.commandLine`).
+    public var layout: MachineLayout
+    /// Files handed to the kernel beside it (initrds, Multiboot modules), in order.
+    public var modules: [BootModule]
+    /// The device tree blob the machine describes itself with (the ELF64 protocol passes it).
+    public var deviceTree: [UInt8]
+    /// Guest-physical address of the machine's ACPI RSDP, if it has ACPI tables.
+    public var rsdpAddress: UInt64?
+
+    public init(image: [UInt8], name: String, layout: MachineLayout, modules: [BootModule] = [], deviceTree: [UInt8] = [],
+                rsdpAddress: UInt64? = nil) {
+        self.image = image
+        self.name = name
+        self.layout = layout
+        self.modules = modules
+        self.deviceTree = deviceTree
+        self.rsdpAddress = rsdpAddress
+    }
+}
+
+/// A file loaded beside the kernel: its name (which becomes its command line) and its bytes.
+public struct BootModule: Sendable, Equatable {
+    public var name: String
+    public var bytes: [UInt8]
+    public init(name: String, bytes: [UInt8]) {
+        self.name = name
+        self.bytes = bytes
+    }
 }
 
 /// Why a boot plan cannot be applied.

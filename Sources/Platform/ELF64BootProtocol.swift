@@ -1,4 +1,4 @@
-/// This project's own boot protocol (README: "Guest boot protocol"): an ELF64 executable whose
+/// This project's own boot protocol (README: "Our own guest boot protocol"): an ELF64 executable whose
 /// PT_LOAD segments are copied to their physical addresses at or above 1 MiB; every vCPU starts
 /// at the entry point at once, in 64-bit long mode, with RSP = its stack top, RDI = the device
 /// tree's address, RSI = its index.
@@ -12,8 +12,11 @@ public struct ELF64BootProtocol: BootProtocol {
         (try? ELFImage(bytes: image)) != nil
     }
 
-    public func plan(image: [UInt8], name: String, layout: MachineLayout, deviceTree: [UInt8]) throws -> BootPlan {
-        try plan(ELFImage(bytes: image, name: name), name: name, layout: layout, deviceTree: deviceTree)
+    /// Modules are refused (this protocol has no way to pass them).
+    public func plan(_ request: BootRequest) throws -> BootPlan {
+        if let first = request.modules.first { throw BootError.modulesUnsupported(protocolName: name, module: first.name) }
+        return try plan(ELFImage(bytes: request.image, name: request.name), name: request.name, layout: request.layout,
+                        deviceTree: request.deviceTree)
     }
 
     /// The plan for an image already parsed.

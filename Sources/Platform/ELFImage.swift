@@ -1,10 +1,12 @@
 import Memory
 import TextFormat
 
-/// An ELF64 x86-64 executable, validated and ready to copy into guest RAM.
+/// An x86 ELF executable (ELF64 x86-64, or ELF32 i386 where the caller accepts it), validated
+/// and ready to copy into guest RAM.
 ///
-/// Only what the boot protocol needs is read: the entry point and the PT_LOAD segments, each
-/// placed at its physical address (`p_paddr`).
+/// Only what the boot protocols need is read: the entry point, the PT_LOAD segments, each placed
+/// at its physical address (`p_paddr`), and the notes of PT_NOTE segments (PVH finds its entry
+/// there). Every offset and size is checked against the file before it is used.
 public struct ELFImage: Sendable {
     /// One PT_LOAD segment: `fileSize` bytes from `fileOffset` copied to `address`, then zeroes up to `memorySize`.
     public struct Segment: Sendable, Equatable {
@@ -15,26 +17,62 @@ public struct ELFImage: Sendable {
         public var end: UInt64 { address + memorySize }
     }
 
+    /// One ELF note: its owner's name (without the NUL), type and descriptor bytes.
+    public struct Note: Sendable, Equatable {
+        public let name: String
+        public let type: UInt32
+        public let descriptor: [UInt8]
+    }
+
+    /// Which ELF classes an image may have.
+    public enum Classes: Sendable {
+        /// ELF64 x86-64 only (this project's own protocol).
+        case elf64
+        /// ELF32 i386 or ELF64 x86-64 (Multiboot and PVH kernels).
+        case elf32OrElf64
+    }
+
     public let entry: UInt64
     public let segments: [Segment]
+    public let notes: [Note]
+    /// 32 or 64.
+    public let bits: Int
     let bytes: [UInt8]
 
+    /// The lowest segment address and the end of the highest segment.
+    public var extent: (low: UInt64, high: UInt64) {
+        (segments.map(\.address).min() ?? 0, segments.map(\.end).max() ?? 0)
+    }
+
     /// Parses and validates `bytes`; `name` is used in error messages.
-    public init(bytes: [UInt8], name: String = "guest") throws(ELFError) {
+    public init(bytes: [UInt8], name: String = "guest", accepting classes: Classes = .elf64) throws(ELFError) {
         func u16(_ o: Int) -> UInt16 { UInt16(bytes[o]) | UInt16(bytes[o + 1]) << 8 }
         func u32(_ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[o + $1]) << (8 * UInt32($1)) } }
         func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[o + $1]) << (8 * UInt64($1)) } }
 
-        guard bytes.count >= 64 else { throw .truncated(name, what: "ELF header", need: 64, have: bytes.count) }
+        guard bytes.count >= 16 else { throw .truncated(name, what: "ELF header", need: 64, have: bytes.count) }
         guard bytes[0] == 0x7F, bytes[1] == 0x45, bytes[2] == 0x4C, bytes[3] == 0x46 else { throw .notELF(name) }
-        guard bytes[4] == 2 else { throw .unsupported(name, field: "class", value: UInt64(bytes[4]), expected: "2 (ELF64)") }
+        let is64: Bool
+        switch (bytes[4], classes) {
+        case (2, _): is64 = true
+        case (1, .elf32OrElf64): is64 = false
+        case (_, .elf64): throw .unsupported(name, field: "class", value: UInt64(bytes[4]), expected: "2 (ELF64)")
+        case (_, .elf32OrElf64): throw .unsupported(name, field: "class", value: UInt64(bytes[4]), expected: "1 (ELF32) or 2 (ELF64)")
+        }
+        let headerSize = is64 ? 64 : 52
+        guard bytes.count >= headerSize else { throw .truncated(name, what: "ELF header", need: headerSize, have: bytes.count) }
         guard bytes[5] == 1 else { throw .unsupported(name, field: "data encoding", value: UInt64(bytes[5]), expected: "1 (little-endian)") }
         guard u16(16) == 2 else { throw .unsupported(name, field: "e_type", value: UInt64(u16(16)), expected: "2 (ET_EXEC)") }
-        guard u16(18) == 62 else { throw .unsupported(name, field: "e_machine", value: UInt64(u16(18)), expected: "62 (x86-64)") }
+        let machine = is64 ? 62 : 3
+        guard u16(18) == UInt16(machine) else {
+            throw .unsupported(name, field: "e_machine", value: UInt64(u16(18)), expected: is64 ? "62 (x86-64)" : "3 (i386)")
+        }
 
-        let phoff = u64(32), phentsize = Int(u16(54)), phnum = Int(u16(56))
-        guard phentsize >= 56 || phnum == 0 else {
-            throw .unsupported(name, field: "e_phentsize", value: UInt64(phentsize), expected: "at least 56")
+        let phoff = is64 ? u64(32) : UInt64(u32(28))
+        let phentsize = Int(u16(is64 ? 54 : 42)), phnum = Int(u16(is64 ? 56 : 44))
+        let minimumEntry = is64 ? 56 : 32
+        guard phentsize >= minimumEntry || phnum == 0 else {
+            throw .unsupported(name, field: "e_phentsize", value: UInt64(phentsize), expected: "at least \(minimumEntry)")
         }
         let tableSize = UInt64(phentsize * phnum)
         guard phoff <= UInt64(bytes.count), tableSize <= UInt64(bytes.count) - phoff else {
@@ -43,12 +81,19 @@ public struct ELFImage: Sendable {
         }
 
         var segments: [Segment] = []
+        var notes: [Note] = []
         for index in 0..<phnum {
             let h = Int(phoff) + index * phentsize
-            guard u32(h) == 1 else { continue }  // PT_LOAD only
-            let offset = u64(h + 8), paddr = u64(h + 24), fileSize = u64(h + 32), memorySize = u64(h + 40)
+            let type = u32(h)
+            guard type == 1 || type == 4 else { continue }  // PT_LOAD and PT_NOTE only
+            let offset = is64 ? u64(h + 8) : UInt64(u32(h + 4)), paddr = is64 ? u64(h + 24) : UInt64(u32(h + 12))
+            let fileSize = is64 ? u64(h + 32) : UInt64(u32(h + 16)), memorySize = is64 ? u64(h + 40) : UInt64(u32(h + 20))
             guard offset <= UInt64(bytes.count), fileSize <= UInt64(bytes.count) - offset else {
                 throw .segmentOutsideFile(name, index: index, offset: offset, size: fileSize, fileSize: bytes.count)
+            }
+            if type == 4 {
+                notes += Self.notes(in: bytes[Int(offset)..<Int(offset + fileSize)])
+                continue
             }
             guard fileSize <= memorySize else { throw .segmentFileLargerThanMemory(name, index: index, fileSize: fileSize, memorySize: memorySize) }
             guard paddr.addingReportingOverflow(memorySize).overflow == false else {
@@ -61,11 +106,35 @@ public struct ELFImage: Sendable {
             segments.append(segment)
         }
         guard !segments.isEmpty else { throw .noLoadableSegments(name) }
-        let entry = u64(24)
+        let entry = is64 ? u64(24) : UInt64(u32(24))
         guard segments.contains(where: { $0.address <= entry && entry < $0.end }) else { throw .entryOutsideSegments(name, entry: entry) }
         self.entry = entry
         self.segments = segments
+        self.notes = notes
+        self.bits = is64 ? 64 : 32
         self.bytes = bytes
+    }
+
+    /// The notes of one PT_NOTE segment: name size, descriptor size, type, then the name and
+    /// the descriptor, each padded to 4 bytes. Reading stops at a note that runs past the
+    /// segment: notes are optional, and the protocols that need one say so when it is missing.
+    private static func notes(in data: ArraySlice<UInt8>) -> [Note] {
+        var notes: [Note] = []
+        var at = data.startIndex
+        func u32(_ o: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(data[o + $1]) << (8 * UInt32($1)) } }
+        func padded(_ n: UInt32) -> Int { (Int(n) + 3) & ~3 }
+        while data.endIndex - at >= 12 {
+            let nameSize = u32(at), descriptorSize = u32(at + 4), type = u32(at + 8)
+            let body = at + 12
+            guard nameSize <= 0x1_0000, descriptorSize <= 0x10_0000,
+                  data.endIndex - body >= padded(nameSize) + Int(descriptorSize) else { break }
+            let owner = data[body..<(body + Int(nameSize))].prefix { $0 != 0 }
+            let descriptorStart = body + padded(nameSize)
+            notes.append(Note(name: String(decoding: owner, as: UTF8.self), type: type,
+                              descriptor: Array(data[descriptorStart..<(descriptorStart + Int(descriptorSize))])))
+            at = min(data.endIndex, descriptorStart + padded(descriptorSize))
+        }
+        return notes
     }
 
     /// Checks that every segment fits in `ramSize` bytes of RAM above `reservedEnd` and returns

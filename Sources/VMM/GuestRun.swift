@@ -5,11 +5,15 @@ extension Machine {
     /// seconds and returns the machine (for its console transcript and devices) and the outcome.
     /// Throws, with a message naming the file or value, when the machine cannot be built or the
     /// guest cannot be loaded.
-    public static func runGuest(at path: String, configuration: MachineConfiguration, timeout: Double) throws -> (Machine, RunOutcome) {
+    ///
+    /// The boot protocol is the one `protocolName` names, or the image's own (`BootProtocols`);
+    /// `initrds` are files handed to the kernel as its modules.
+    public static func runGuest(at path: String, configuration: MachineConfiguration, timeout: Double,
+                                protocolName: String? = nil, initrds: [String] = []) throws -> (Machine, RunOutcome) {
         let bytes = try HostFile.read(path)
-        let image = try ELFImage(bytes: bytes, name: path)
+        let modules = try initrds.map { BootModule(name: $0, bytes: try HostFile.read($0)) }
         let machine = try Machine(configuration)
-        try machine.load(image, name: path)
+        try machine.load(kernel: bytes, name: path, protocolName: protocolName, modules: modules)
         return (machine, machine.run(timeout: timeout))
     }
 }

@@ -166,6 +166,21 @@ public final class Machine: Sendable {
         boot.withLock { $0.deviceTree = blob }
     }
 
+    /// Loads `kernel` by a boot protocol: the one `protocolName` names, or (nil or "auto") the
+    /// first that recognises the image, in the order Multiboot, PVH, ELF64 (`BootProtocols`).
+    /// `modules` are handed to the kernel as its module list (initrds). Returns the protocol's
+    /// name. Throws `BootError` for a protocol the image lacks, and the protocol's errors for a
+    /// bad image; `VMMError.machinePhase` once the machine is running or has run.
+    @discardableResult
+    public func load(kernel: [UInt8], name: String, protocolName: String? = nil, modules: [BootModule] = []) throws -> String {
+        let chosen = try BootProtocols.choose(for: kernel, name: name, requested: protocolName)
+        let blob = try configuration.deviceTree()
+        let request = BootRequest(image: kernel, name: name, layout: layout, modules: modules, deviceTree: blob)
+        try load(chosen.plan(request))
+        boot.withLock { $0.deviceTree = blob }
+        return chosen.name
+    }
+
     /// Applies a boot plan (any protocol's): its writes go into RAM, and `run` starts each vCPU
     /// as it says. Throws for a plan that writes outside RAM or does not start one entry per
     /// vCPU, and `VMMError.machinePhase` once the machine is running or has run.
@@ -237,6 +252,7 @@ public final class Machine: Sendable {
             for (vcpu, start) in zip(vcpus, starts) {
                 switch start {
                 case let .longMode(rip, rsp, rdi, rsi): try LongMode.enter(vcpu, rip: rip, rsp: rsp, rdi: rdi, rsi: rsi)
+                case let .protectedMode(eip, eax, ebx): try ProtectedMode.enter(vcpu, eip: eip, eax: eax, ebx: ebx)
                 case .waitForSIPI: break  // as after reset: the in-kernel LAPIC waits for INIT/SIPI
                 }
             }

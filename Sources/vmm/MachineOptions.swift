@@ -15,7 +15,7 @@ struct MachineOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "Seconds before a run is stopped and reported as a timeout (default 5).")
     var timeout: Double = 5
 
-    @Option(name: .long, help: "Guest command line, passed in the device tree's /chosen/bootargs.")
+    @Option(name: .long, help: "Kernel command line: Multiboot's and PVH's command line, or /chosen/bootargs of the device tree.")
     var cmdline: String = ""
 
     @Option(name: .long, parsing: .unconditional, help: "Base of the PCI ECAM window (1 MiB aligned), e.g. 0xB0000000 (default 0xE0000000).",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GuestSuite
+import Platform
 import VMM
 
 #if canImport(Glibc)
@@ -10,10 +11,13 @@ import Glibc
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Boot a guest ELF and exit with its status.",
+        abstract: "Boot a guest or a kernel and exit with its status.",
         discussion: """
-            The guest starts in 64-bit long mode on every vCPU (see README: guest boot protocol).
-            It ends the run by writing a value V to port 0xF4: V = 0 passes (exit status 0); any other V
+            The boot protocol comes from the image, tried in this order: a Multiboot header in the
+            first 8 KiB, a PVH entry note, then this project's ELF64 protocol, whose guests start in
+            64-bit long mode on every vCPU (README: "Boot protocols"). --boot-protocol insists on one.
+            --cmdline reaches the kernel by its protocol's own means; each --initrd becomes a module.
+            A guest ends the run by writing a value V to port 0xF4: V = 0 passes (exit status 0); any other V
             fails with status (V << 1 | 1) & 0xFF, as QEMU's isa-debug-exit. A timeout exits with 124,
             a vCPU that stops on an exit it cannot go on from (e.g. an emulation failure) with 126,
             a host-side error with 2.
@@ -25,11 +29,23 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var machine: MachineOptions
 
+    @Option(name: .long, help: "auto, multiboot, pvh or elf64 (default auto: the image's own).")
+    var bootProtocol: String = "auto"
+
+    @Option(name: .long, help: "A file handed to the kernel as a module (Multiboot, PVH); repeatable, in order.")
+    var initrd: [String] = []
+
     @Option(name: .long, help: "Write the machine's device tree blob to FILE and exit without running (read it with: dtc -I dtb -O dts FILE).")
     var dumpDtb: String?
 
     @Flag(name: .long, help: "Print exit counts and the run's duration on standard error: exits_io=N exits_mmio=N ns=T.")
     var stats = false
+
+    func validate() throws {
+        guard BootProtocols.names.contains(bootProtocol) else {
+            throw ValidationError("--boot-protocol must be one of \(BootProtocols.names.joined(separator: ", ")), not '\(bootProtocol)'")
+        }
+    }
 
     func run() throws {
         if let dumpDtb {
@@ -50,7 +66,8 @@ struct RunCommand: ParsableCommand {
         }
         let outcome: RunOutcome
         do {
-            let (vm, result) = try Machine.runGuest(at: path, configuration: machine.configuration(), timeout: machine.timeout)
+            let (vm, result) = try Machine.runGuest(at: path, configuration: machine.configuration(), timeout: machine.timeout,
+                                                    protocolName: bootProtocol, initrds: initrd)
             outcome = result
             if stats { report(vm.statistics.line) }
         } catch {

@@ -13,7 +13,7 @@ import Testing
 
     @Test func theELF64PlanWritesTablesSegmentsAndTreeAndStartsEveryVCPU() throws {
         let tree: [UInt8] = [0xD0, 0x0D, 0xFE, 0xED, 1, 2, 3]
-        let plan = try ELF64BootProtocol().plan(image: ELFBuilder().bytes(), name: "g", layout: layout(), deviceTree: tree)
+        let plan = try ELF64BootProtocol().plan(BootRequest(image: ELFBuilder().bytes(), name: "g", layout: layout(), deviceTree: tree))
         #expect(plan.protocolName == "elf64")
         #expect(plan.writes.contains(.bytes(at: 0x10_0000, Array(0..<0x10))), "the segment's file bytes at its address")
         #expect(plan.writes.contains(.zero(at: 0x10_0010, count: 0x2000 - 0x10)), "its zeroed tail")
@@ -53,10 +53,10 @@ import Testing
         }
         let bigTree = [UInt8](repeating: 0, count: Int(BootLayout.deviceTreeMaxSize) + 1)
         #expect(throws: ELFError.deviceTreeTooLarge(size: bigTree.count, maximum: BootLayout.deviceTreeMaxSize)) {
-            try ELF64BootProtocol().plan(image: ELFBuilder().bytes(), name: "g", layout: layout(), deviceTree: bigTree)
+            try ELF64BootProtocol().plan(BootRequest(image: ELFBuilder().bytes(), name: "g", layout: layout(), deviceTree: bigTree))
         }
         var small = ELFBuilder()
         small.segments[0].memorySize = 0x20_0000
-        #expect(throws: ELFError.self) { try ELF64BootProtocol().plan(image: small.bytes(), name: "g", layout: layout(ram: 2 << 20), deviceTree: []) }
+        #expect(throws: ELFError.self) { try ELF64BootProtocol().plan(BootRequest(image: small.bytes(), name: "g", layout: layout(ram: 2 << 20), deviceTree: [])) }
     }
 }

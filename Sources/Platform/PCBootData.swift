@@ -1,0 +1,112 @@
+/// Where the PC-style protocols (Multiboot, PVH) put what they hand the kernel.
+///
+/// ```
+///  0x0000_0500  GDT of the protected-mode entry (null, code32 = 0x08, data32 = 0x10)
+///  0x0001_0000  boot data: info structure, memory map, module list, command lines, …
+///  0x0009_FC00  end of conventional memory (the EBDA and the legacy holes follow)
+///  0x0010_0000  the kernel (at or above 1 MiB), then the modules, page-aligned
+/// ```
+/// Everything but the kernel and the modules is small, so it lives in low memory, which the
+/// memory map still lists as RAM: a kernel reads its boot data first and may reuse the space after.
+public struct PCBootData {
+    public static let gdtAddress: UInt64 = 0x500
+    public static let dataBase: UInt64 = 0x1_0000
+    /// The end of conventional memory (639 KiB), as the memory map reports it.
+    public static let conventionalEnd: UInt64 = 0x9_FC00
+    /// Where the BIOS area starts (reserved in the memory map up to 1 MiB; the ACPI tables of
+    /// the pc machine are there).
+    public static let biosAreaStart: UInt64 = 0xE_0000
+    public static let highMemoryStart: UInt64 = 0x10_0000
+    /// The longest command line a kernel is given, without its NUL.
+    public static let maxCommandLine = 4095
+
+    /// One range of the memory map, in E820 terms (1 = RAM, 2 = reserved).
+    public struct MemoryRange: Sendable, Equatable {
+        public let base: UInt64
+        public let size: UInt64
+        public let type: UInt32
+        public static let ram: UInt32 = 1, reserved: UInt32 = 2
+    }
+
+    /// The memory map of a PC machine with `ramSize` bytes of RAM at 0: conventional memory,
+    /// the EBDA and BIOS area reserved, then RAM from 1 MiB.
+    public static func memoryMap(ramSize: UInt64) -> [MemoryRange] {
+        [
+            MemoryRange(base: 0, size: conventionalEnd, type: MemoryRange.ram),
+            MemoryRange(base: conventionalEnd, size: 0xA_0000 - conventionalEnd, type: MemoryRange.reserved),
+            MemoryRange(base: biosAreaStart, size: highMemoryStart - biosAreaStart, type: MemoryRange.reserved),
+            MemoryRange(base: highMemoryStart, size: ramSize - highMemoryStart, type: MemoryRange.ram),
+        ]
+    }
+
+    /// The flat GDT the protected-mode entry's segments come from.
+    public static func gdtWrite() -> BootPlan.Write {
+        let gdt: [UInt64] = [0, 0x00CF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF]
+        return .bytes(at: gdtAddress, gdt.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } })
+    }
+
+    private let protocolName: String
+    private var next = PCBootData.dataBase
+    /// The bytes placed so far, from `dataBase` on.
+    private(set) var bytes: [UInt8] = []
+
+    public init(protocolName: String) {
+        self.protocolName = protocolName
+    }
+
+    /// Reserves `count` bytes aligned to `alignment` and returns their guest-physical address.
+    public mutating func reserve(_ count: Int, alignment: UInt64 = 8) throws(BootError) -> UInt64 {
+        let address = (next + alignment - 1) / alignment * alignment
+        guard address + UInt64(count) <= Self.conventionalEnd else {
+            throw .bootDataDoesNotFit(protocolName: protocolName, bytes: Int(address - Self.dataBase) + count)
+        }
+        next = address + UInt64(count)
+        bytes += [UInt8](repeating: 0, count: Int(next - Self.dataBase) - bytes.count)
+        return address
+    }
+
+    /// Places `data` and returns its address.
+    public mutating func place(_ data: [UInt8], alignment: UInt64 = 8) throws(BootError) -> UInt64 {
+        let address = try reserve(data.count, alignment: alignment)
+        store(data, at: address)
+        return address
+    }
+
+    /// Places `text` with its NUL, refusing one longer than `maxCommandLine`.
+    public mutating func placeString(_ text: String) throws(BootError) -> UInt64 {
+        let utf8 = Array(text.utf8)
+        guard utf8.count <= Self.maxCommandLine else { throw .commandLineTooLong(length: utf8.count, maximum: Self.maxCommandLine) }
+        return try place(utf8 + [0], alignment: 1)
+    }
+
+    /// Overwrites bytes already reserved.
+    public mutating func store(_ data: [UInt8], at address: UInt64) {
+        let offset = Int(address - Self.dataBase)
+        bytes.replaceSubrange(offset..<(offset + data.count), with: data)
+    }
+
+    /// The write that puts the boot data into RAM.
+    public var write: BootPlan.Write { .bytes(at: Self.dataBase, bytes) }
+}
+
+/// Little-endian fields of the boot structures.
+struct LittleEndianWriter {
+    private(set) var bytes: [UInt8] = []
+    mutating func u32(_ value: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt32(i)))) } }
+    mutating func u64(_ value: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))) } }
+}
+
+/// Where the modules go: after the kernel, each page-aligned, all inside RAM.
+func placeModules(_ modules: [BootModule], after kernelEnd: UInt64, ramSize: UInt64) throws(BootError) -> [(address: UInt64, write: BootPlan.Write)] {
+    var next = (kernelEnd + 0xFFF) & ~0xFFF
+    var placed: [(UInt64, BootPlan.Write)] = []
+    for module in modules {
+        let (end, overflow) = next.addingReportingOverflow(UInt64(module.bytes.count))
+        guard !overflow, end <= ramSize else {
+            throw .moduleDoesNotFit(module: module.name, size: module.bytes.count, address: next, ramSize: ramSize)
+        }
+        placed.append((next, .bytes(at: next, module.bytes)))
+        next = (end + 0xFFF) & ~0xFFF
+    }
+    return placed
+}

@@ -1,0 +1,36 @@
+import KVM
+
+/// The 32-bit protected-mode entry state of the Multiboot and PVH protocols.
+public enum ProtectedMode {
+    public static let codeSelector: UInt16 = 0x08
+    public static let dataSelector: UInt16 = 0x10
+
+    /// Puts `vcpu` in 32-bit protected mode without paging at `eip`: flat 32-bit code and data
+    /// segments (from the GDT `PCBootData.gdtWrite` places), TR a 32-bit busy TSS at 0 with
+    /// limit 0x67, CR0 = PE|ET, CR4 = 0, EFER = 0, EFLAGS = 0x2, EAX and EBX as given, the
+    /// other general registers 0; and makes it runnable.
+    public static func enter(_ vcpu: KVMVCPU, eip: UInt32, eax: UInt32, ebx: UInt32) throws {
+        var sregs = try vcpu.specialRegisters()
+        sregs.cs = .flat(selector: codeSelector, type: 0xB, defaultSize32: true, longMode: false)
+        let data = SegmentRegister.flat(selector: dataSelector, type: 0x3, defaultSize32: true, longMode: false)
+        sregs.ds = data; sregs.es = data; sregs.fs = data; sregs.gs = data; sregs.ss = data
+        var tss = SegmentRegister()
+        tss.limit = 0x67
+        tss.type = 0xB  // 32-bit TSS, busy
+        tss.present = true
+        sregs.tr = tss
+        sregs.gdt = DescriptorTableRegister(base: PCBootData.gdtAddress, limit: 3 * 8 - 1)
+        sregs.idt = DescriptorTableRegister(base: 0, limit: 0)
+        sregs.cr0 = 0x11  // PE; ET is fixed to 1
+        sregs.cr3 = 0
+        sregs.cr4 = 0
+        sregs.efer = 0
+        try vcpu.setSpecialRegisters(sregs)
+        var regs = Registers()
+        regs.rip = UInt64(eip)
+        regs.rax = UInt64(eax)
+        regs.rbx = UInt64(ebx)
+        try vcpu.setRegisters(regs)
+        try vcpu.makeRunnable()
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import KVM
+import Platform
+import Testing
+import TestSupport
+import VMM
+
+/// The boot-protocol guests (Guests/boot32) boot by their own protocols and check their whole
+/// entry state: registers, command line, modules, memory map, RSDP. And bad images get one line
+/// and status 2 from the CLI.
+@Suite(.enabled(if: kvmAvailable)) struct BootProtocolGuestTests {
+    static let images = ["multiboot.elf": "mb-check", "multiboot-aout.bin": "mb-check", "pvh.elf": "pvh-check"]
+
+    /// Module files holding "vmm-module-<i>\n", as the guests expect.
+    static func moduleFiles(_ count: Int) throws -> [String] {
+        try (0..<count).map { index in
+            let path = NSTemporaryDirectory() + "vmm-boot-module-\(getpid())-\(index)"
+            try Data("vmm-module-\(index)\n".utf8).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+    }
+
+    func run(_ image: String, ramMiB: UInt64 = 64, vcpus: Int = 1, modules: Int, claimedRAM: UInt64? = nil) throws -> (Machine, RunOutcome) {
+        var configuration = quietConfiguration(vcpus: vcpus)
+        configuration.layout.ramSize = ramMiB << 20
+        configuration.layout.commandLine = "\(Self.images[image]!) ram-mib=\(claimedRAM ?? ramMiB) modules=\(modules) rsdp=none"
+        return try Machine.runGuest(at: guestDirectory + "/" + image, configuration: configuration, timeout: 20,
+                                    initrds: Self.moduleFiles(modules))
+    }
+
+    @Test(arguments: ["multiboot.elf", "multiboot-aout.bin", "pvh.elf"])
+    func eachProtocolsGuestFindsItsEntryStateAsSpecified(image: String) throws {
+        for (ram, modules) in [(64 as UInt64, 0), (128, 2)] {
+            let (machine, outcome) = try run(image, ramMiB: ram, vcpus: 2, modules: modules)
+            #expect(outcome == .guestExit(value: 0), "\(image), \(ram) MiB, \(modules) modules:\n\(machine.console.transcript)")
+            #expect(machine.phase == .finished)
+            #expect(try machine.vcpus[1].mpState() == .uninitialized, "the AP still waits for INIT/SIPI")
+            let protocolName = image.hasPrefix("pvh") ? "pvh" : "multiboot"
+            #expect(machine.console.transcript.contains(protocolName == "pvh" ? "pvh: entry" : "multiboot: entry eax=0x2badb002"))
+        }
+    }
+
+    /// The guests' checks can fail: told the wrong RAM size, each reports it.
+    @Test(arguments: ["multiboot.elf", "pvh.elf"])
+    func aWrongExpectationFailsTheGuest(image: String) throws {
+        let (machine, outcome) = try run(image, modules: 1, claimedRAM: 32)
+        #expect(outcome == .guestExit(value: 1))
+        #expect(machine.console.transcript.contains("FAIL: "), "\(machine.console.transcript)")
+    }
+
+    /// Bad images and inputs: one line naming the problem, exit status 2.
+    @Test func badImagesGetOneLineAndStatus2() throws {
+        let directory = NSTemporaryDirectory() + "vmm-bad-images-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A Multiboot ELF with a corrupted checksum.
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: guestDirectory + "/multiboot.elf")))
+        let header = try #require(MultibootBootProtocol.findHeader(in: bytes))
+        bytes[header.offset + 8] ^= 0x01
+        let badChecksum = directory + "/bad-checksum.elf"
+        try Data(bytes).write(to: URL(fileURLWithPath: badChecksum))
+        // The PVH guest with its entry note aimed at 2 GiB, far outside RAM.
+        var pvh = try [UInt8](Data(contentsOf: URL(fileURLWithPath: guestDirectory + "/pvh.elf")))
+        let owner = Array("Xen\0".utf8)
+        let at = try #require((0..<(pvh.count - 8)).first { Array(pvh[$0..<($0 + 4)]) == owner })
+        pvh.replaceSubrange((at + 4)..<(at + 8), with: [0x00, 0x00, 0x00, 0x80])
+        let farEntry = directory + "/far-entry.elf"
+        try Data(pvh).write(to: URL(fileURLWithPath: farEntry))
+        let big = directory + "/big.img"
+        try Data(count: 80 << 20).write(to: URL(fileURLWithPath: big))
+        let cases: [([String], String)] = [
+            (["run", badChecksum], "has a bad checksum"),
+            (["run", farEntry], "pvh entry point 0x80000000 is outside 64 MiB of RAM"),
+            (["run", guestDirectory + "/multiboot.elf", "--initrd", big], "does not fit in RAM"),
+            (["run", guestDirectory + "/multiboot.elf", "--cmdline", String(repeating: "x", count: 5000)], "bytes is too long (at most 4095)"),
+            (["run", guestDirectory + "/hello.elf", "--boot-protocol", "pvh"], "does not carry the pvh boot protocol"),
+            (["run", guestDirectory + "/pvh.elf", "--boot-protocol", "multiboot"], "does not carry the multiboot boot protocol"),
+            (["run", guestDirectory + "/multiboot.elf", "--boot-protocol", "elf64"], "does not carry the elf64 boot protocol"),
+            (["run", guestDirectory + "/hello.elf", "--initrd", big], "cannot pass modules"),
+        ]
+        for (arguments, message) in cases {
+            let result = runProcess(vmmExecutable, arguments)
+            #expect(result.status == 2, "\(arguments): \(result.output)")
+            let lines = result.output.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("vmm: error: ") && lines[0].contains(message), "\(arguments): \(result.output)")
+        }
+    }
+}
