@@ -71,6 +71,7 @@ let package = Package(
         .testTarget(name: "PCITests", dependencies: ["TestSupport", "PCI", "Devices"]),
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
+        .testTarget(name: "MachineDevicesTests", dependencies: ["MachineDevices"]),
         .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "MachineDevices", "GuestSuite", "MSIXReplay"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,172 @@
+/// The ACPI tables of the PC machine, built as bytes for a place in the BIOS area: RSDP (ACPI
+/// 2.0, pointing at both the RSDT and the XSDT), FADT (revision 3) with the PM timer and the PM1
+/// blocks, FACS, a minimal DSDT (the sleep-state packages \_S3 and \_S5) and the MADT (every
+/// LAPIC, the IOAPIC, the interrupt source overrides of the PC's legacy IRQs). Every table's
+/// checksum makes its bytes add up to 0.
+public struct ACPITables: Sendable {
+    /// Where the RSDP goes: the BIOS area a kernel searches (0xE0000–0xFFFFF, 16-byte aligned).
+    public static let base: UInt64 = 0xE_0000
+    /// The ports of the PM blocks and the SCI the FADT describes (QEMU's PIIX4 values).
+    public static let pm1aEventPort: UInt16 = 0x600
+    public static let pm1aControlPort: UInt16 = 0x604
+    public static let pmTimerPort: UInt16 = 0x608
+    public static let sciInterrupt: UInt16 = 9
+    /// SLP_TYP values of the sleep states the DSDT's packages give (QEMU's).
+    public static let s3SleepType: UInt8 = 1
+    public static let s5SleepType: UInt8 = 0
+
+    /// What the tables describe.
+    public struct Machine: Sendable {
+        public var apicIDs: [UInt32]
+        public var ioapicID: UInt8 = 0
+        public var ioapicAddress: UInt32 = 0xFEC0_0000
+        public var lapicAddress: UInt32 = 0xFEE0_0000
+        public init(apicIDs: [UInt32]) { self.apicIDs = apicIDs }
+    }
+
+    /// All tables, from `base` on.
+    public let bytes: [UInt8]
+    /// Guest-physical addresses of each table, by signature ("RSD PTR " for the RSDP).
+    public let addresses: [String: UInt64]
+
+    public var rsdpAddress: UInt64 { Self.base }
+
+    public init(_ machine: Machine) {
+        var image = TableImage(base: Self.base)
+        let rsdp = image.reserve(36, alignment: 16)
+        let facs = image.append(Self.facs(), alignment: 64)
+        let dsdt = image.append(Self.table("DSDT", revision: 2, body: Self.dsdtBody()))
+        let fadt = image.append(Self.fadt(facs: facs, dsdt: dsdt))
+        let madt = image.append(Self.madt(machine))
+        let pointers = [fadt, madt]
+        let rsdt = image.append(Self.table("RSDT", revision: 1, body: pointers.flatMap { Self.le($0, 4) }))
+        let xsdt = image.append(Self.table("XSDT", revision: 1, body: pointers.flatMap { Self.le($0, 8) }))
+        image.store(Self.rsdp(rsdt: rsdt, xsdt: xsdt), at: rsdp)
+        bytes = image.bytes
+        addresses = ["RSD PTR ": rsdp, "FACS": facs, "DSDT": dsdt, "FACP": fadt, "APIC": madt, "RSDT": rsdt, "XSDT": xsdt]
+    }
+
+    /// The boot-plan write that puts the tables in RAM.
+    public var write: BootPlan.Write { .bytes(at: Self.base, bytes) }
+
+    // MARK: Tables
+
+    static func rsdp(rsdt: UInt64, xsdt: UInt64) -> [UInt8] {
+        var b = Array("RSD PTR ".utf8) + [0] + oemID + [2] + le(rsdt, 4) + le(36, 4) + le(xsdt, 8) + [0, 0, 0, 0]
+        b[8] = checksum(b[0..<20])
+        b[32] = checksum(b[0..<36])
+        return b
+    }
+
+    static func facs() -> [UInt8] {
+        // Signature, length 64, hardware signature, waking vector, global lock, flags,
+        // X waking vector, version 2, reserved.
+        Array("FACS".utf8) + le(64, 4) + le(0, 4) + le(0, 4) + le(0, 4) + le(0, 4) + le(0, 8) + [2] + [UInt8](repeating: 0, count: 31)
+    }
+
+    /// \_S3 and \_S5 as `Name(_Sx_, Package(4) {type, type, 0, 0})`.
+    static func dsdtBody() -> [UInt8] {
+        func sleepState(_ name: String, _ type: UInt8) -> [UInt8] {
+            // NameOp, the name, PackageOp, PkgLength (8: itself, the count, four elements), NumElements 4,
+            // BytePrefix type twice, ZeroOp twice.
+            [0x08] + Array(name.utf8) + [0x12, 0x08, 0x04, 0x0A, type, 0x0A, type, 0x00, 0x00]
+        }
+        return sleepState("_S3_", s3SleepType) + sleepState("_S5_", s5SleepType)
+    }
+
+    static func fadt(facs: UInt64, dsdt: UInt64) -> [UInt8] {
+        var b = [UInt8]()
+        b += le(facs, 4) + le(dsdt, 4)
+        b += [0, 0]  // reserved (INT_MODEL in ACPI 1.0), preferred PM profile: unspecified
+        b += le(UInt64(sciInterrupt), 2)
+        b += le(0, 4)  // SMI_CMD 0: no SMM, ACPI is always enabled
+        b += [0, 0, 0, 0]  // ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT
+        b += le(UInt64(pm1aEventPort), 4) + le(0, 4) + le(UInt64(pm1aControlPort), 4) + le(0, 4)
+        b += le(0, 4) + le(UInt64(pmTimerPort), 4) + le(0, 4) + le(0, 4)  // PM2_CNT, PM_TMR, GPE0, GPE1
+        b += [4, 2, 0, 4, 0, 0, 0, 0]  // PM1_EVT_LEN, PM1_CNT_LEN, PM2_CNT_LEN, PM_TMR_LEN, GPE lengths, GPE1_BASE, CST_CNT
+        b += le(0x0FFF, 2) + le(0x0FFF, 2)  // C2 and C3 latencies: not supported
+        b += le(0, 2) + le(0, 2)  // FLUSH_SIZE, FLUSH_STRIDE
+        b += [0, 0, 0, 0, 0]  // DUTY_OFFSET, DUTY_WIDTH, DAY_ALRM, MON_ALRM, CENTURY
+        b += le(0, 2)  // IAPC_BOOT_ARCH
+        b += [0]
+        // Flags: WBINVD (0), PROC_C1 (2), SLP_BUTTON (5: no sleep button), TMR_VAL_EXT (8: 32-bit timer).
+        b += le(1 << 0 | 1 << 2 | 1 << 5 | 1 << 8, 4)
+        b += gas(space: 0, bits: 0, access: 0, address: 0)  // RESET_REG: none
+        b += [0, 0, 0, 0]  // RESET_VALUE, reserved
+        b += le(facs, 8) + le(dsdt, 8)
+        b += gas(space: 1, bits: 32, access: 3, address: UInt64(pm1aEventPort))
+        b += gas(space: 0, bits: 0, access: 0, address: 0)
+        b += gas(space: 1, bits: 16, access: 2, address: UInt64(pm1aControlPort))
+        b += gas(space: 0, bits: 0, access: 0, address: 0)
+        b += gas(space: 0, bits: 0, access: 0, address: 0)  // PM2_CNT
+        b += gas(space: 1, bits: 32, access: 3, address: UInt64(pmTimerPort))
+        b += gas(space: 0, bits: 0, access: 0, address: 0) + gas(space: 0, bits: 0, access: 0, address: 0)  // GPE0, GPE1
+        return table("FACP", revision: 3, body: b)
+    }
+
+    static func madt(_ machine: Machine) -> [UInt8] {
+        var b = le(UInt64(machine.lapicAddress), 4) + le(1, 4)  // PCAT_COMPAT: there are 8259s too
+        for (uid, id) in machine.apicIDs.enumerated() {
+            if id < 0xFF {
+                b += [0, 8, UInt8(truncatingIfNeeded: uid), UInt8(id)] + le(1, 4)  // Local APIC, enabled
+            } else {
+                b += [9, 16, 0, 0] + le(UInt64(id), 4) + le(1, 4) + le(UInt64(uid), 4)  // Local x2APIC
+            }
+        }
+        b += [1, 12, machine.ioapicID, 0] + le(UInt64(machine.ioapicAddress), 4) + le(0, 4)
+        // ISA IRQ 0 (the PIT) arrives on GSI 2; the SCI is level-triggered, active high.
+        b += [2, 10, 0, 0] + le(2, 4) + le(0, 2)
+        b += [2, 10, 0, UInt8(sciInterrupt)] + le(UInt64(sciInterrupt), 4) + le(0x000D, 2)
+        return table("APIC", revision: 3, body: b)
+    }
+
+    // MARK: Encoding
+
+    static let oemID = Array("SWVMM ".utf8)
+    static let oemTableID = Array("SWIFTVMM".utf8)
+
+    /// A table: the 36-byte header, then `body`, with its checksum.
+    static func table(_ signature: String, revision: UInt8, body: [UInt8]) -> [UInt8] {
+        var b = Array(signature.utf8) + le(UInt64(36 + body.count), 4) + [revision, 0] + oemID + oemTableID
+        b += le(1, 4) + Array("SVMM".utf8) + le(1, 4)
+        b += body
+        b[9] = checksum(b[...])
+        return b
+    }
+
+    /// A Generic Address Structure.
+    static func gas(space: UInt8, bits: UInt8, access: UInt8, address: UInt64) -> [UInt8] {
+        [space, bits, 0, access] + le(address, 8)
+    }
+
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt8 {
+        0 &- bytes.reduce(0, &+)
+    }
+
+    static func le(_ value: UInt64, _ count: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
+    }
+}
+
+/// Tables laid out one after another from a base address.
+private struct TableImage {
+    let base: UInt64
+    var bytes: [UInt8] = []
+
+    mutating func reserve(_ count: Int, alignment: Int = 8) -> UInt64 {
+        let start = (bytes.count + alignment - 1) / alignment * alignment
+        bytes += [UInt8](repeating: 0, count: start + count - bytes.count)
+        return base + UInt64(start)
+    }
+
+    mutating func append(_ table: [UInt8], alignment: Int = 8) -> UInt64 {
+        let address = reserve(table.count, alignment: alignment)
+        store(table, at: address)
+        return address
+    }
+
+    mutating func store(_ data: [UInt8], at address: UInt64) {
+        let offset = Int(address - base)
+        bytes.replaceSubrange(offset..<(offset + data.count), with: data)
+    }
+}
