@@ -22,6 +22,8 @@ let package = Package(
         .library(name: "GuestSuite", targets: ["GuestSuite"]),
         .executable(name: "vmm", targets: ["vmm"]),
         .executable(name: "vmm-bench", targets: ["vmm-bench"]),
+        .executable(name: "vmm-qemu", targets: ["vmm-qemu"]),
+        .library(name: "QEMUFrontEnd", targets: ["QEMUFrontEnd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -59,6 +61,9 @@ let package = Package(
             dependencies: ["VMM", "GuestSuite", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "vmm-bench", dependencies: ["VMM", "MachineDevices"]),
+        // QEMU's command line (the part kvm-unit-tests uses) mapped onto a vmm pc machine.
+        .target(name: "QEMUFrontEnd", dependencies: ["VMM", "Platform", "KVM", "TextFormat"]),
+        .executableTarget(name: "vmm-qemu", dependencies: ["QEMUFrontEnd", "VMM", "Platform"]),
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
         .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
@@ -72,6 +77,7 @@ let package = Package(
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
         .testTarget(name: "MachineDevicesTests", dependencies: ["MachineDevices"]),
+        .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM"]),
         .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "MachineDevices", "GuestSuite", "MSIXReplay"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,9 @@
 
 static inline void outb(u16 port, u8 value) { __asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port)); }
 static inline void outl(u16 port, u32 value) { __asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port)); }
+static inline void outw(u16 port, u16 value) { __asm__ volatile("outw %0, %1" : : "a"(value), "Nd"(port)); }
+static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
+static inline u32 inl(u16 port) { u32 v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 
 void put(const char *s)
 {
@@ -130,4 +133,37 @@ void check_module(unsigned index, u64 start, u64 size, const char *name, u64 ram
     CHECK(bytes[sizeof(prefix) - 1] == (char)('0' + index) && bytes[sizeof(prefix)] == '\n', "modules are out of order");
     CHECK(name && str_len(name) > 0, "a module has no string");
     put("module "); put_dec(index); put(": "); put_hex(start); put(" "); put_dec((u32)size); put(" bytes, "); put(name); put("\n");
+}
+
+static u64 fw_cfg(u16 key, int bytes)
+{
+    u64 value = 0;
+    outw(0x510, key);
+    for (int i = 0; i < bytes; i++)
+        value |= (u64)inb(0x511) << (8 * i);
+    return value;
+}
+
+void check_pc_machine(const char *cmdline, u32 ram_mib)
+{
+    if (!find(cmdline, "pc-check"))
+        return;
+    CHECK(fw_cfg(0x00, 4) == 0x554D4551, "fw_cfg signature is not QEMU");
+    u32 cpus = cmdline_number(cmdline, "cpus", 1);
+    CHECK(fw_cfg(0x05, 2) == cpus, "fw_cfg CPU count differs from the machine's");
+    CHECK(fw_cfg(0x03, 8) == (u64)ram_mib << 20, "fw_cfg RAM size differs from the machine's");
+    CHECK(fw_cfg(0x11, 8) == 0, "an unknown fw_cfg key does not read 0");
+    outl(0xE0, 0x12345678);
+    CHECK(inl(0xE0) == 0x12345678, "pc-testdev scratch register");
+    CHECK(inb(0xE2) == 0x34, "pc-testdev scratch register byte lane");
+    volatile u32 *iomem = (volatile u32 *)0xFF000000;
+    iomem[3] = 0xCAFEF00D;
+    CHECK(iomem[3] == 0xCAFEF00D, "pc-testdev iomem");
+    u32 t0 = inl(0x608);
+    for (volatile int i = 0; i < 2000; i++)
+        ;
+    u32 t1 = inl(0x608);
+    CHECK(t1 != t0, "the ACPI PM timer does not count");
+    CHECK((inb(0x3FD) & 0x60) == 0x60, "COM1 line status: transmitter not empty");
+    put("pc machine: fw_cfg, pc-testdev, PM timer, COM1 answer\n");
 }

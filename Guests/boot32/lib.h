@@ -38,4 +38,9 @@ void check_common_entry(void);
 /* Checks one module: page-aligned, after the kernel, inside RAM, holding "vmm-module-<index>\n". */
 void check_module(unsigned index, u64 start, u64 size, const char *name, u64 ram);
 
+/* With "pc-check" on the command line: the pc machine's devices answer as QEMU's do (fw_cfg
+ * signature, CPU count and RAM size; the pc-testdev scratch register and iomem; the PM timer
+ * counts; COM1's line status). */
+void check_pc_machine(const char *cmdline, u32 ram_mib);
+
 #endif

@@ -66,5 +66,6 @@ void main(void)
     const char *loader = (const char *)info->boot_loader_name;
     put("boot loader: "); put(loader); put("\n");
     CHECK(str_eq(loader, "vmm"), "the boot loader name is not 'vmm'");
+    check_pc_machine(cmdline, ram_mib);
     pass();
 }

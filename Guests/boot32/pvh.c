@@ -76,5 +76,6 @@ void main(void)
     } else {
         CHECK(find(cmdline, "rsdp=none") != 0, "rsdp_paddr is 0 but the machine has ACPI tables");
     }
+    check_pc_machine(cmdline, ram_mib);
     pass();
 }

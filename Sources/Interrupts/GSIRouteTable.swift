@@ -28,12 +28,14 @@ public final class GSIRouteTable: Sendable {
 
     /// - Parameter capacity: MSI routes to allow; at most what KVM_CAP_IRQ_ROUTING reports minus
     ///   the pin routes. nil takes that maximum.
-    public init(vm: KVMVirtualMachine, capacity: Int? = nil) {
+    ///   `pinRoutes` are the irqchip routes every commit keeps (default: KVM's own after
+    ///   KVM_CREATE_IRQCHIP; the PC machine passes `GSIRoute.pcPinRoutes` and commits once).
+    public init(vm: KVMVirtualMachine, capacity: Int? = nil, pinRoutes: [GSIRoute] = GSIRoute.defaultPinRoutes) {
         self.vm = vm
         let total = max(0, vm.system.check(.irqRouting))
-        let available = max(0, min(total - GSIRoute.defaultPinRoutes.count, total - Int(Self.firstMSIGSI)))
+        let available = max(0, min(total - pinRoutes.count, total - Int(Self.firstMSIGSI)))
         self.capacity = min(capacity ?? available, available)
-        state = Mutex(State(table: GSIRoutingTable(pinRoutes: GSIRoute.defaultPinRoutes, capacity: self.capacity),
+        state = Mutex(State(table: GSIRoutingTable(pinRoutes: pinRoutes, capacity: self.capacity),
                             nextUnused: Self.firstMSIGSI))
     }
 

@@ -17,6 +17,17 @@ public enum GSIRoute: Equatable, Sendable {
     /// The routes KVM_CREATE_IRQCHIP installs on x86: GSI 0–15 to a PIC pin and the IOAPIC pin of the
     /// same number, 16–23 to the IOAPIC. KVM_SET_GSI_ROUTING replaces the whole table, so every commit
     /// must carry these again or the legacy interrupts die.
+    /// The PC's routes, as QEMU sets them for its pc machines: GSI 0 (the PIT) reaches PIC pin
+    /// 0 and IOAPIC pin 2 (the MADT's interrupt source override says so), GSI 2 is the PIC
+    /// cascade and has no route, every other GSI n reaches PIC pin n (n < 16) and IOAPIC pin n.
+    public static let pcPinRoutes: [GSIRoute] = {
+        var routes: [GSIRoute] = []
+        for gsi: UInt32 in 0..<16 where gsi != 2 { routes.append(.irqchip(gsi: gsi, chip: gsi < 8 ? 0 : 1, pin: gsi % 8)) }
+        routes.append(.irqchip(gsi: 0, chip: 2, pin: 2))
+        for gsi: UInt32 in 1..<24 where gsi != 2 { routes.append(.irqchip(gsi: gsi, chip: 2, pin: gsi)) }
+        return routes
+    }()
+
     public static let defaultPinRoutes: [GSIRoute] = {
         var routes: [GSIRoute] = []
         for gsi: UInt32 in 0..<16 {

@@ -63,6 +63,21 @@ public final class KVMVirtualMachine: Sendable {
         _ = try checkedIoctl(fd.rawValue, CKVM_CREATE_IRQCHIP, "KVM_CREATE_IRQCHIP", value: 0)
     }
 
+    /// Creates the in-kernel i8254 PIT on ports 0x40–0x43 with its speaker port 0x61
+    /// (KVM_CREATE_PIT2); its channel 0 drives GSI 0. Needs the irqchip first.
+    public func createPIT() throws {
+        var config = kvm_pit_config()
+        _ = try checkedIoctl(fd.rawValue, CKVM_CREATE_PIT2, "KVM_CREATE_PIT2", "", &config)
+    }
+
+    /// Whether the PIT re-injects timer ticks the guest missed (KVM_REINJECT_CONTROL); QEMU's
+    /// `kvm-pit.lost_tick_policy=discard` turns it off.
+    public func setPITReinjection(_ on: Bool) throws {
+        var control = kvm_reinject_control()
+        control.pit_reinject = on ? 1 : 0
+        _ = try checkedIoctl(fd.rawValue, CKVM_REINJECT_CONTROL, "KVM_REINJECT_CONTROL", on ? "on" : "off", &control)
+    }
+
     /// Creates vCPU `id` (KVM_CREATE_VCPU) and maps its `kvm_run` area.
     public func createVCPU(id: Int) throws -> KVMVCPU {
         let raw = try checkedIoctl(fd.rawValue, CKVM_CREATE_VCPU, "KVM_CREATE_VCPU", "for vCPU \(id)", value: UInt(id))

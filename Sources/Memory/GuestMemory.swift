@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CKVM
 import TextFormat
 
@@ -73,6 +76,17 @@ public final class GuestMemory: Sendable {
     /// Loads a little-endian integer from `address`.
     public func load<T: FixedWidthInteger>(_ type: T.Type, at address: UInt64) throws -> T {
         T(littleEndian: try pointer(at: address, count: UInt64(MemoryLayout<T>.size)).loadUnaligned(as: T.self))
+    }
+
+    /// Makes KVM drop its mapping of the 4 KiB page at `address` (the page keeps its contents):
+    /// protecting the host page and unprotecting it again fires the MMU notifier, so the guest's
+    /// next access faults the page in anew. QEMU's pc-testdev does the same.
+    public func remapPage(at address: UInt64) throws {
+        let page = address & ~0xFFF
+        let base = try pointer(at: page, count: 4096)
+        guard mprotect(base, 4096, PROT_NONE) == 0, mprotect(base, 4096, PROT_READ | PROT_WRITE) == 0 else {
+            throw GuestMemoryError.outOfBounds(address: page, count: 4096, ramSize: size)
+        }
     }
 
     /// Zeroes [address, address + count).

@@ -29,7 +29,7 @@ public final class PCIConfigPorts: BusDevice {
 
     public func write(offset: UInt64, size: Int, value: UInt64) {
         if offset < 4 {
-            if offset == 0 && size == 4 { address.store(UInt32(truncatingIfNeeded: value) & 0x80FF_FFFC, ordering: .relaxed) }
+            if offset == 0 && size == 4 { address.store(UInt32(truncatingIfNeeded: value) & 0x80FF_FFFF, ordering: .relaxed) }
             return
         }
         guard let target = decode(offset: offset, size: size) else { return }
@@ -39,9 +39,10 @@ public final class PCIConfigPorts: BusDevice {
 
     private func decode(offset: UInt64, size: Int) -> (bus: Int, device: Int, function: Int, register: Int)? {
         let k = Int(offset) - 4
-        guard [1, 2, 4].contains(size), k >= 0, k + size <= 4 else { return nil }
+        guard [1, 2, 4].contains(size), k >= 0, k < 4 else { return nil }
         let a = address.load(ordering: .relaxed)
-        guard a & 0x8000_0000 != 0 else { return nil }
-        return (Int(a >> 16 & 0xFF), Int(a >> 11 & 0x1F), Int(a >> 8 & 0x7), Int(a & 0xFC) + k)
+        let register = Int(a & 0xFF) | k
+        guard a & 0x8000_0000 != 0, register % 4 + size <= 4 else { return nil }
+        return (Int(a >> 16 & 0xFF), Int(a >> 11 & 0x1F), Int(a >> 8 & 0x7), register)
     }
 }

@@ -7,11 +7,17 @@ extension Machine {
     /// guest cannot be loaded.
     ///
     /// The boot protocol is the one `protocolName` names, or the image's own (`BootProtocols`);
-    /// `initrds` are files handed to the kernel as its modules.
+    /// `initrds` are files handed to the kernel as its modules. With `choosingMachine`, the
+    /// protocol picks the machine too: pc for Multiboot and PVH kernels, ours for ELF64 guests.
     public static func runGuest(at path: String, configuration: MachineConfiguration, timeout: Double,
-                                protocolName: String? = nil, initrds: [String] = []) throws -> (Machine, RunOutcome) {
+                                protocolName: String? = nil, initrds: [String] = [],
+                                choosingMachine: Bool = false) throws -> (Machine, RunOutcome) {
         let bytes = try HostFile.read(path)
         let modules = try initrds.map { BootModule(name: $0, bytes: try HostFile.read($0)) }
+        var configuration = configuration
+        if choosingMachine {
+            configuration.machine = MachineKind.default(for: try BootProtocols.choose(for: bytes, name: path, requested: protocolName))
+        }
         let machine = try Machine(configuration)
         try machine.load(kernel: bytes, name: path, protocolName: protocolName, modules: modules)
         return (machine, machine.run(timeout: timeout))

@@ -123,7 +123,8 @@ public final class Machine: Sendable {
         // cannot get a route) are rate-limited like unclaimed accesses.
         let guestTriggered = RateLimitedLog(limit: 16, sink: log)
         let limitedLog: @Sendable (String) -> Void = { guestTriggered($0) }
-        let standard = configuration.standardDevices
+        let isPC = configuration.machine == .pc
+        let standard = isPC ? configuration.standardDevices.intersection(PCMachine.standardDevices) : configuration.standardDevices
         console = ConsoleDevice(echo: configuration.echoConsole)
         if standard.contains(.console) {
             try portBus.register(console, name: "console (8250)", base: UInt64(layout.consolePort), size: MachineDeviceTree.consolePortCount)
@@ -136,7 +137,8 @@ public final class Machine: Sendable {
                       ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: limitedLog)
         try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
         try mmioBus.register(PCIECAMWindow(root: pci), name: "PCI ECAM", base: layout.ecamBase, size: layout.ecamSize)
-        routes = GSIRouteTable(vm: vm)
+        if isPC { try vm.setGSIRouting(GSIRoute.pcPinRoutes) }
+        routes = GSIRouteTable(vm: vm, pinRoutes: isPC ? GSIRoute.pcPinRoutes : GSIRoute.defaultPinRoutes)
         var devices: [MSIXTestDevice] = []
         for index in 0..<configuration.testDevices {
             let device = try MSIXTestDevice(name: "msix-test\(index)", vectors: configuration.msixVectors, vm: vm, routes: routes, log: limitedLog)
@@ -154,7 +156,12 @@ public final class Machine: Sendable {
             try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: MachineDeviceTree.exitPortCount)
         }
         let assembly = MachineAssembly(layout: layout, vm: vm, memory: memory, portBus: portBus, mmioBus: mmioBus, pci: pci,
-                                       routes: routes, log: limitedLog)
+                                       routes: routes, console: console, log: limitedLog)
+        if isPC {
+            try PCMachine.attach(to: assembly, console: console, options: configuration.pc) { [weak self] reason in
+                if completion.finish(.poweredOff(reason: reason)) { self?.kickAll() }
+            }
+        }
         for component in components { try component.attach(to: assembly) }
     }
 
@@ -175,8 +182,13 @@ public final class Machine: Sendable {
     public func load(kernel: [UInt8], name: String, protocolName: String? = nil, modules: [BootModule] = []) throws -> String {
         let chosen = try BootProtocols.choose(for: kernel, name: name, requested: protocolName)
         let blob = try configuration.deviceTree()
-        let request = BootRequest(image: kernel, name: name, layout: layout, modules: modules, deviceTree: blob)
-        try load(chosen.plan(request))
+        var request = BootRequest(image: kernel, name: name, layout: layout, modules: modules, deviceTree: blob)
+        // A pc machine describes itself to PC kernels in ACPI tables (our ELF64 guests read the tree).
+        let tables = configuration.machine == .pc && chosen.name != "elf64" ? PCMachine.acpiTables(for: layout) : nil
+        request.rsdpAddress = tables?.rsdpAddress
+        var plan = try chosen.plan(request)
+        if let tables { plan.writes.append(tables.write) }
+        try load(plan)
         boot.withLock { $0.deviceTree = blob }
         return chosen.name
     }

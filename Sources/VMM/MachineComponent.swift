@@ -1,6 +1,7 @@
 import Devices
 import Interrupts
 import KVM
+import MachineDevices
 import Memory
 import PCI
 import Platform
@@ -32,6 +33,8 @@ public struct MachineAssembly: Sendable {
     public let pci: PCIRoot
     /// The GSI routing table MSI vectors share.
     public let routes: GSIRouteTable
+    /// The machine's console (its transcript), for a device that prints.
+    public let console: ConsoleDevice
     /// The machine's diagnostics, rate-limited: safe for messages a guest can cause repeatedly.
     public let log: @Sendable (String) -> Void
 }

@@ -10,6 +10,10 @@ public struct MachineConfiguration: Sendable {
     public var layout = MachineLayout()
     /// The KVM device to open.
     public var kvmDevicePath = "/dev/kvm"
+    /// Which machine: this project's own (`.vmm`) or a PC-compatible one (`.pc`).
+    public var machine: MachineKind = .vmm
+    /// What the pc machine has besides its fixed devices.
+    public var pc = PCOptions()
     /// The VMM's own devices the machine gets (all by default); leave one out to put a device
     /// of your own at its place.
     public var standardDevices: StandardDevices = .all

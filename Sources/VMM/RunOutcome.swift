@@ -13,14 +13,18 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
     case hostError(String)
     /// The host ended the run (`Machine.stop()`).
     case stopped
+    /// The guest turned the machine off (the pc machine's ACPI S5), or asked for a sleep state
+    /// the machine does not offer.
+    case poweredOff(reason: String)
 
     /// True only for a guest exit with value 0.
     public var passed: Bool { self == .guestExit(value: 0) }
 
     /// The process exit status the CLI reports: 0 for a pass; for a guest exit value V ≠ 0,
     /// (V << 1 | 1) & 0xFF as QEMU's isa-debug-exit (always odd, never 0); 124 for a timeout;
-    /// 126 for a vCPU failure; 2 for a host error; 130 when the host stopped it. The last three are even, so they never collide
-    /// with a guest's own status.
+    /// 126 for a vCPU failure; 2 for a host error; 130 when the host stopped it; 4 when the
+    /// guest powered off. All but the first are even, so they never collide with a guest's own
+    /// status.
     public var exitStatus: Int32 {
         switch self {
         case let .guestExit(value): value == 0 ? 0 : Int32((value << 1 | 1) & 0xFF)
@@ -28,6 +32,7 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
         case .vcpuFailed: 126
         case .hostError: 2
         case .stopped: 130
+        case .poweredOff: 4
         }
     }
 
@@ -43,6 +48,8 @@ public enum RunOutcome: Sendable, Equatable, CustomStringConvertible {
             "host error while running: \(message)"
         case .stopped:
             "stopped by the host"
+        case let .poweredOff(reason):
+            "the guest powered the machine off (\(reason))"
         }
     }
 }

@@ -35,6 +35,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "A file handed to the kernel as a module (Multiboot, PVH); repeatable, in order.")
     var initrd: [String] = []
 
+    @Option(name: .customLong("machine"), help: "auto, vmm or pc (default auto: pc for Multiboot and PVH kernels, vmm for ELF64 guests).")
+    var machineKind: String = "auto"
+
     @Option(name: .long, help: "Write the machine's device tree blob to FILE and exit without running (read it with: dtc -I dtb -O dts FILE).")
     var dumpDtb: String?
 
@@ -42,6 +45,9 @@ struct RunCommand: ParsableCommand {
     var stats = false
 
     func validate() throws {
+        guard machineKind == "auto" || MachineKind(rawValue: machineKind) != nil else {
+            throw ValidationError("--machine must be auto, vmm or pc, not '\(machineKind)'")
+        }
         guard BootProtocols.names.contains(bootProtocol) else {
             throw ValidationError("--boot-protocol must be one of \(BootProtocols.names.joined(separator: ", ")), not '\(bootProtocol)'")
         }
@@ -66,8 +72,10 @@ struct RunCommand: ParsableCommand {
         }
         let outcome: RunOutcome
         do {
-            let (vm, result) = try Machine.runGuest(at: path, configuration: machine.configuration(), timeout: machine.timeout,
-                                                    protocolName: bootProtocol, initrds: initrd)
+            var configuration = machine.configuration()
+            if let kind = MachineKind(rawValue: machineKind) { configuration.machine = kind }
+            let (vm, result) = try Machine.runGuest(at: path, configuration: configuration, timeout: machine.timeout,
+                                                    protocolName: bootProtocol, initrds: initrd, choosingMachine: machineKind == "auto")
             outcome = result
             if stats { report(vm.statistics.line) }
         } catch {

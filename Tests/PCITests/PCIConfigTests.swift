@@ -77,6 +77,15 @@ import Testing
         bed.cf8Write(device: 3, offset: 0x3C, size: 4, value: 0)
         bed.cf8Write(device: 3, offset: 0x3C, size: 1, value: 0x0B)
         #expect(bed.cf8Read(device: 3, offset: 0x3C, size: 1) == 0x0B)
+        // The register's low bits written to 0xCF8 count, as kvm-unit-tests uses them: the
+        // device ID is the word at register 2 read at 0xCFC.
+        let deviceID = bed.cf8Read(device: 3, offset: 2, size: 2), byte3 = bed.cf8Read(device: 3, offset: 3, size: 1)
+        bed.portBus.write(0xCF8, size: 4, value: 0x8000_1802)
+        #expect(bed.portBus.read(0xCFC, size: 2) == deviceID)
+        #expect(bed.portBus.read(0xCF8, size: 4) == 0x8000_1802, "read back as written")
+        bed.portBus.write(0xCF8, size: 4, value: 0x8000_1803)
+        #expect(bed.portBus.read(0xCFC, size: 1) == byte3)
+        #expect(bed.portBus.read(0xCFC, size: 2) == 0xFFFF, "a word at register 3 would cross the dword")
     }
 
     @Test func cf8HonoursTheEnableBitAndDwordOnlyAddressRegister() throws {

@@ -40,6 +40,20 @@ import VMM
         }
     }
 
+    /// On the pc machine the PVH guest gets an RSDP (signature and checksum checked), and both
+    /// guests find fw_cfg, pc-testdev, the PM timer and COM1 as QEMU's pc machine has them.
+    @Test(arguments: ["multiboot.elf", "pvh.elf"])
+    func onThePCMachineTheGuestsFindACPIAndQEMUsDevices(image: String) throws {
+        var configuration = quietConfiguration(vcpus: 2)
+        configuration.machine = .pc
+        configuration.layout.commandLine = "\(Self.images[image]!) ram-mib=64 modules=1 pc-check cpus=2"
+        let (machine, outcome) = try Machine.runGuest(at: guestDirectory + "/" + image, configuration: configuration, timeout: 20,
+                                                      initrds: Self.moduleFiles(1))
+        #expect(outcome == .guestExit(value: 0), "\(machine.console.transcript)")
+        #expect(machine.console.transcript.contains("pc machine: fw_cfg, pc-testdev, PM timer, COM1 answer"))
+        if image == "pvh.elf" { #expect(machine.console.transcript.contains("rsdp: 0xe0000")) }
+    }
+
     /// The guests' checks can fail: told the wrong RAM size, each reports it.
     @Test(arguments: ["multiboot.elf", "pvh.elf"])
     func aWrongExpectationFailsTheGuest(image: String) throws {

@@ -1,0 +1,140 @@
+import Devices
+import KVM
+import PCI
+import Synchronization
+
+/// QEMU's `pci-testdev` (1b36:0005), which kvm-unit-tests' vmexit benchmark finds on PCI bus 0:
+/// BAR0 is 4 KiB of memory, BAR1 256 I/O ports, and both show the header of the test chosen
+/// last:
+///
+/// ```
+///  0  test (write: stop the current test; a value 0…2 starts test BAR·3 + value)
+///  1  width (1)     4  offset (u32)     8  data (u8)     12  count (u32)     16  name, NUL-terminated
+/// ```
+/// Once a test runs, writes of its data at its offset (in the same BAR) count. The "eventfd"
+/// tests attach a KVM ioeventfd there (any value, or only the data value), so those writes never
+/// exit and the count stays 0, as with QEMU; the others count on every exit. With no test
+/// chosen the BARs read 0.
+public final class PCITestDevice: PCIDeviceModel {
+    public static let vendorID: UInt16 = 0x1B36
+    public static let deviceID: UInt16 = 0x0005
+
+    struct Test {
+        let name: String
+        let offset: UInt64
+        let data: UInt8
+        let eventfd: Eventfd
+        enum Eventfd { case none, wildcard, datamatch }
+    }
+
+    static let tests: [Test] = [
+        Test(name: "mmio-no-eventfd", offset: 2048, data: 0xFA, eventfd: .none),
+        Test(name: "mmio-wildcard-eventfd", offset: 2049, data: 0xCE, eventfd: .wildcard),
+        Test(name: "mmio-datamatch-eventfd", offset: 2050, data: 0xFA, eventfd: .datamatch),
+        Test(name: "portio-no-eventfd", offset: 131, data: 0xFA, eventfd: .none),
+        Test(name: "portio-wildcard-eventfd", offset: 132, data: 0xCE, eventfd: .wildcard),
+        Test(name: "portio-datamatch-eventfd", offset: 133, data: 0xFA, eventfd: .datamatch),
+    ]
+
+    struct State {
+        var current: Int?
+        var count: UInt32 = 0
+        var bars: [UInt64?] = [nil, nil]
+        /// The ioeventfd attached for the current test, and where.
+        var attached: (events: EventFD, address: UInt64)?
+    }
+
+    private let vm: KVMVirtualMachine
+    private let log: @Sendable (String) -> Void
+    private let state = Mutex(State())
+
+    public init(vm: KVMVirtualMachine, log: @escaping @Sendable (String) -> Void) {
+        self.vm = vm
+        self.log = log
+    }
+
+    /// The PCI function: identity, class "other" (0xFF0000), QEMU's subsystem IDs, the two BARs.
+    public func makeFunction() throws -> PCIFunction {
+        var identity = PCIFunction.Identity(vendorID: Self.vendorID, deviceID: Self.deviceID, classCode: 0xFF_0000)
+        identity.subsystemVendorID = 0x1AF4
+        identity.subsystemID = 0x1100
+        let function = PCIFunction(name: "pci-testdev", identity: identity, model: self)
+        try function.defineBar(0, PCIBarDefinition(kind: .memory32, size: 4096))
+        try function.defineBar(1, PCIBarDefinition(kind: .io, size: 256))
+        return function
+    }
+
+    /// Writes counted for the current test.
+    public var count: UInt32 { state.withLock { $0.count } }
+
+    public func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 {
+        state.withLock { s in
+            guard let current = s.current else { return 0 }
+            if let attached = s.attached { _ = try? attached.events.consume() }
+            let header = Self.header(Self.tests[current], count: s.count)
+            var value: UInt64 = 0
+            for i in 0..<min(size, 8) where offset + UInt64(i) < UInt64(header.count) {
+                value |= UInt64(header[Int(offset) + i]) << (8 * UInt64(i))
+            }
+            return value
+        }
+    }
+
+    public func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {
+        state.withLock { s in
+            if offset == 0 {
+                detach(&s)
+                s.current = nil
+                guard value < 3, bar < 2 else { return }
+                s.current = bar * 3 + Int(value)
+                s.count = 0
+                attach(&s)
+                return
+            }
+            guard let current = s.current, current / 3 == bar else { return }
+            let test = Self.tests[current]
+            guard offset == test.offset else { return }
+            if test.eventfd == .wildcard || (size == 1 && UInt8(truncatingIfNeeded: value) == test.data) { s.count &+= 1 }
+        }
+    }
+
+    public func barMoved(_ bar: Int, to address: UInt64?) {
+        state.withLock { s in
+            guard bar < 2 else { return }
+            detach(&s)
+            s.bars[bar] = address
+            attach(&s)
+        }
+    }
+
+    /// Attaches the current test's ioeventfd, if it has one and its BAR is mapped.
+    private func attach(_ s: inout State) {
+        guard let current = s.current, Self.tests[current].eventfd != .none, let base = s.bars[current / 3] else { return }
+        let test = Self.tests[current]
+        do {
+            let events = try EventFD(nonblocking: true)
+            let address = base + test.offset
+            try vm.attachIOEventFD(events, address: address, length: 1, port: current >= 3,
+                                   datamatch: test.eventfd == .datamatch ? UInt64(test.data) : nil)
+            s.attached = (events, address)
+        } catch {
+            log("pci-testdev: \(test.name) runs without an ioeventfd: \(error)")
+        }
+    }
+
+    private func detach(_ s: inout State) {
+        guard let attached = s.attached, let current = s.current else { return }
+        let test = Self.tests[current]
+        try? vm.attachIOEventFD(attached.events, address: attached.address, length: 1, port: current >= 3,
+                                datamatch: test.eventfd == .datamatch ? UInt64(test.data) : nil, deassign: true)
+        s.attached = nil
+    }
+
+    static func header(_ test: Test, count: UInt32) -> [UInt8] {
+        var b: [UInt8] = [0, 1, 0, 0]
+        for i in 0..<4 { b.append(UInt8(truncatingIfNeeded: test.offset >> (8 * UInt64(i)))) }
+        b += [test.data, 0, 0, 0]
+        for i in 0..<4 { b.append(UInt8(truncatingIfNeeded: count >> (8 * UInt32(i)))) }
+        return b + Array(test.name.utf8) + [0]
+    }
+}

@@ -1,0 +1,233 @@
+import TextFormat
+
+/// The part of `qemu-system-x86_64`'s command line that kvm-unit-tests' `run_tests.sh` and
+/// `x86/run` pass, parsed into what a `vmm` pc machine needs. Anything else is refused with one
+/// line naming the option, so a harness that probes the command sees a clean failure.
+///
+/// Accepted (each also with two dashes): `-nodefaults`, `-no-reboot`, `-display none`,
+/// `-nographic`, `-serial stdio|none|null`, `-machine`/`-M` (`pc`, `accel=kvm`, `pit=on|off`),
+/// `-enable-kvm`, `-accel kvm`, `-cpu MODEL[,+feature,-feature,vendor=…]`, `-smp N[,cpus=N]`,
+/// `-m SIZE`, `-kernel FILE`, `-initrd FILE[,FILE…]`, `-append TEXT`, `-device pc-testdev`,
+/// `-device pci-testdev`, `-device isa-debug-exit[,iobase=…,iosize=…]`, `-device ?|help`,
+/// `-global kvm-pit.lost_tick_policy=discard|delay`, `-h`/`--help`, `-version`.
+public struct QEMUCommandLine: Sendable, Equatable {
+    public var kernel: String?
+    public var initrds: [String] = []
+    public var append = ""
+    public var memoryMiB: UInt64 = 128
+    public var cpus = 1
+    public var cpu = CPUModel()
+    public var serialToStdout = false
+    public var noReboot = false
+    public var testDevice = false
+    public var pciTestDevice = false
+    /// isa-debug-exit's ports, if the device is there.
+    public var debugExit: (base: UInt16, size: UInt16)?
+    public var pit = true
+    public var pitReinjection = true
+    /// What to do instead of running a guest.
+    public var action: Action = .run
+
+    public enum Action: Sendable, Equatable {
+        case run, help, version, listDevices
+    }
+
+    /// `-cpu`: the model is accepted (KVM's supported CPUID is the base), the features change it.
+    public struct CPUModel: Sendable, Equatable {
+        public var model = "qemu64"
+        public var enabled: [String] = []
+        public var disabled: [String] = []
+        public var vendor: String?
+
+        public init(model: String = "qemu64", enabled: [String] = [], disabled: [String] = [], vendor: String? = nil) {
+            self.model = model
+            self.enabled = enabled
+            self.disabled = disabled
+            self.vendor = vendor
+        }
+    }
+
+    public static func == (a: QEMUCommandLine, b: QEMUCommandLine) -> Bool {
+        a.kernel == b.kernel && a.initrds == b.initrds && a.append == b.append && a.memoryMiB == b.memoryMiB && a.cpus == b.cpus
+            && a.cpu == b.cpu && a.serialToStdout == b.serialToStdout && a.noReboot == b.noReboot && a.testDevice == b.testDevice
+            && a.pciTestDevice == b.pciTestDevice && a.debugExit?.base == b.debugExit?.base && a.debugExit?.size == b.debugExit?.size
+            && a.pit == b.pit && a.pitReinjection == b.pitReinjection && a.action == b.action
+    }
+
+    /// The devices `-device ?` lists, in QEMU's format (kvm-unit-tests greps for `"pc-testdev"`).
+    public static let deviceList = """
+        name "isa-debug-exit", bus ISA
+        name "pc-testdev", bus ISA
+        name "pci-testdev", bus PCI, desc "PCI Test Device"
+        """
+
+    /// The largest `-m` the pc machine takes: RAM ends below the PCI window at 3 GiB.
+    public static let maximumMemoryMiB: UInt64 = 3072
+
+    public init() {}
+
+    /// Parses `arguments` (without the program name). Throws `QEMUCommandLineError` naming the
+    /// first option that cannot be taken.
+    public init(_ arguments: [String]) throws(QEMUCommandLineError) {
+        var rest = arguments[...]
+        func value(_ option: String) throws(QEMUCommandLineError) -> String {
+            guard let next = rest.popFirst() else { throw .missingValue(option) }
+            return next
+        }
+        while let argument = rest.popFirst() {
+            guard argument.hasPrefix("-") else { throw .unexpectedArgument(argument) }
+            let option = argument.hasPrefix("--") ? String(argument.dropFirst()) : argument
+            switch option {
+            case "-nodefaults", "-enable-kvm": break
+            case "-no-reboot": noReboot = true
+            case "-nographic": serialToStdout = true
+            case "-h", "-help": action = .help
+            case "-version": action = .version
+            case "-display":
+                let v = try value(option)
+                guard v == "none" else { throw .unsupportedValue(option, v) }
+            case "-serial":
+                let v = try value(option)
+                switch v {
+                case "stdio": serialToStdout = true
+                case "none", "null": serialToStdout = false
+                default: throw .unsupportedValue(option, v)
+                }
+            case "-accel":
+                let v = try value(option)
+                guard v == "kvm" else { throw .unsupportedValue(option, v) }
+            case "-machine", "-M": try machine(try value(option))
+            case "-cpu": try cpuModel(try value(option))
+            case "-smp": try smp(try value(option))
+            case "-m": try memory(try value(option))
+            case "-kernel": kernel = try value(option)
+            case "-initrd": initrds += try value(option).split(separator: ",").map(String.init)
+            case "-append": append = try value(option)
+            case "-device": try device(try value(option))
+            case "-global":
+                let v = try value(option)
+                switch v {
+                case "kvm-pit.lost_tick_policy=discard": pitReinjection = false
+                case "kvm-pit.lost_tick_policy=delay": pitReinjection = true
+                default: throw .unsupportedValue(option, v)
+                }
+            default: throw .unsupportedOption(argument)
+            }
+        }
+    }
+
+    private mutating func machine(_ text: String) throws(QEMUCommandLineError) {
+        for part in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+            switch part {
+            case "pc", "accel=kvm", "pit=on", "type=pc": break
+            case "pit=off": pit = false
+            default: throw .unsupportedValue("-machine", part)
+            }
+        }
+    }
+
+    /// Features `-cpu` may name, and the CPUID bit each is.
+    public static let cpuFeatures: [String: (leaf: UInt32, subleaf: UInt32, register: Character, bit: UInt32)] = [
+        "x2apic": (1, 0, "c", 21), "tsc-deadline": (1, 0, "c", 24), "pcid": (1, 0, "c", 17), "vmx": (1, 0, "c", 5),
+        "xsave": (1, 0, "c", 26), "invpcid": (7, 0, "b", 10), "umip": (7, 0, "c", 2), "pku": (7, 0, "c", 3),
+        "smap": (7, 0, "b", 20), "smep": (7, 0, "b", 7), "la57": (7, 0, "c", 16), "rdpid": (7, 0, "c", 22),
+        "svm": (0x8000_0001, 0, "c", 2), "rdtscp": (0x8000_0001, 0, "d", 27), "npt": (0x8000_000A, 0, "d", 0),
+        "skinit": (0x8000_0001, 0, "c", 12),
+    ]
+    static let cpuModels: Set<String> = ["qemu64", "max", "host", "kvm64"]
+
+    private mutating func cpuModel(_ text: String) throws(QEMUCommandLineError) {
+        let parts = text.split(separator: ",").map(String.init)
+        guard let model = parts.first, Self.cpuModels.contains(model) else { throw .unsupportedValue("-cpu", parts.first ?? text) }
+        cpu = CPUModel(model: model)
+        for part in parts.dropFirst() {
+            if part.hasPrefix("+") || part.hasPrefix("-") {
+                let name = String(part.dropFirst())
+                guard Self.cpuFeatures[name] != nil else { throw .unsupportedValue("-cpu", part) }
+                if part.hasPrefix("+") { cpu.enabled.append(name) } else { cpu.disabled.append(name) }
+            } else if part.hasPrefix("vendor=") {
+                let vendor = String(part.dropFirst(7))
+                guard vendor.utf8.count == 12 else { throw .unsupportedValue("-cpu", part) }
+                cpu.vendor = vendor
+            } else {
+                throw .unsupportedValue("-cpu", part)
+            }
+        }
+    }
+
+    private mutating func smp(_ text: String) throws(QEMUCommandLineError) {
+        var count: Int?
+        for part in text.split(separator: ",").map(String.init) {
+            if let n = Int(part) { count = n } else if part.hasPrefix("cpus="), let n = Int(part.dropFirst(5)) { count = n } else {
+                throw .unsupportedValue("-smp", part)
+            }
+        }
+        guard let count, count >= 1, count <= 64 else { throw .unsupportedValue("-smp", text) }
+        cpus = count
+    }
+
+    private mutating func memory(_ text: String) throws(QEMUCommandLineError) {
+        var digits = text.hasPrefix("size=") ? String(text.dropFirst(5)) : text
+        var scale: UInt64 = 1
+        switch digits.last {
+        case "M", "m": digits.removeLast()
+        case "G", "g": digits.removeLast(); scale = 1024
+        default: break
+        }
+        guard let n = UInt64(digits), n > 0, n.multipliedReportingOverflow(by: scale).overflow == false else {
+            throw .unsupportedValue("-m", text)
+        }
+        guard n * scale <= Self.maximumMemoryMiB else { throw .memoryTooLarge(text, maximumMiB: Self.maximumMemoryMiB) }
+        memoryMiB = n * scale
+    }
+
+    private mutating func device(_ text: String) throws(QEMUCommandLineError) {
+        let parts = text.split(separator: ",").map(String.init)
+        switch parts.first {
+        case "?", "help":
+            action = .listDevices
+        case "pc-testdev" where parts.count == 1:
+            testDevice = true
+        case "pci-testdev" where parts.count == 1:
+            pciTestDevice = true
+        case "isa-debug-exit":
+            var base: UInt16 = 0x501, size: UInt16 = 2
+            for part in parts.dropFirst() {
+                let pair = part.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2, let n = Self.number(pair[1]), n <= 0xFFFF else { throw .unsupportedValue("-device", part) }
+                switch pair[0] {
+                case "iobase": base = UInt16(n)
+                case "iosize": size = UInt16(n)
+                default: throw .unsupportedValue("-device", part)
+                }
+            }
+            guard (1...4).contains(size) else { throw .unsupportedValue("-device", "iosize=\(size)") }
+            debugExit = (base, size)
+        default:
+            throw .unsupportedValue("-device", text)
+        }
+    }
+
+    static func number(_ text: String) -> UInt64? {
+        text.hasPrefix("0x") || text.hasPrefix("0X") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
+    }
+}
+
+/// Why a QEMU command line cannot be taken; one line, naming the option.
+public enum QEMUCommandLineError: Error, Equatable, CustomStringConvertible {
+    case unsupportedOption(String)
+    case unsupportedValue(String, String)
+    case missingValue(String)
+    case unexpectedArgument(String)
+    case memoryTooLarge(String, maximumMiB: UInt64)
+
+    public var description: String {
+        switch self {
+        case let .unsupportedOption(o): "\(o): unsupported option"
+        case let .unsupportedValue(o, v): "\(o) \(v): unsupported value"
+        case let .missingValue(o): "\(o) needs a value"
+        case let .unexpectedArgument(a): "\(a): unexpected argument (options start with -)"
+        case let .memoryTooLarge(v, m): "-m \(v): more RAM than the pc machine takes (at most \(m) MiB)"
+        }
+    }
+}

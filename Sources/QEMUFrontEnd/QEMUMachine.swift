@@ -1,0 +1,100 @@
+import KVM
+import Platform
+import VMM
+
+extension QEMUCommandLine {
+    /// The `vmm` pc machine this command line describes. With `log` nil the VMM's diagnostics
+    /// are dropped: kvm-unit-tests' harness turns a pass into a failure when standard error has
+    /// a line that is not a warning.
+    public func configuration(log: (@Sendable (String) -> Void)? = nil) -> MachineConfiguration {
+        var c = MachineConfiguration()
+        c.machine = .pc
+        c.layout.ramSize = memoryMiB << 20
+        c.layout.vcpuCount = cpus
+        c.layout.commandLine = append
+        c.testDevices = 0
+        c.echoConsole = serialToStdout
+        c.pc.testDevice = testDevice
+        c.pc.pciTestDevice = pciTestDevice
+        c.pc.pit = pit
+        c.pc.pitReinjection = pitReinjection
+        if let exit = debugExit {
+            c.layout.exitPort = exit.base
+            c.standardDevices = [.exitPort]
+        } else {
+            c.standardDevices = []
+        }
+        c.cpuid = QEMUCPUID(model: cpu)
+        c.log = log ?? { _ in }
+        return c
+    }
+
+    /// The status QEMU exits with for `outcome`: isa-debug-exit's (value << 1) | 1; 0 when the
+    /// guest powered off or reset itself (with -no-reboot QEMU exits then, and without it we
+    /// cannot reboot either); 2 when the VMM could not go on.
+    public static func exitStatus(_ outcome: RunOutcome) -> Int32 {
+        switch outcome {
+        case let .guestExit(value): Int32(truncatingIfNeeded: (value << 1 | 1) & 0xFF)
+        case .poweredOff: 0
+        case let .vcpuFailed(_, exit, _) where exit.hasPrefix(VCPUExit.shutdown.description): 0
+        case .vcpuFailed, .hostError, .timeout: 2
+        case .stopped: 143
+        }
+    }
+
+    /// What `-h` prints; its first line is what kvm-unit-tests parses QEMU's version from.
+    public static let help = """
+        QEMU emulator version 9.0.0 (vmm-qemu, the QEMU-compatible front end of SwiftVMM)
+        usage: vmm-qemu [options]
+
+        Boots a kernel on a vmm pc machine (KVM), accepting the part of qemu-system-x86_64's
+        command line that kvm-unit-tests passes:
+
+        -kernel FILE        a Multiboot or PVH kernel
+        -initrd FILE[,...]  modules handed to the kernel
+        -append TEXT        the kernel command line
+        -m SIZE             RAM in MiB, or with M or G (default 128, at most 3072)
+        -smp N              vCPUs (default 1)
+        -cpu MODEL[,+f,-f]  qemu64, kvm64, max or host, with features on or off
+        -machine pc,accel=kvm,pit=on|off
+        -device pc-testdev | pci-testdev | isa-debug-exit[,iobase=N,iosize=N] | ?
+        -global kvm-pit.lost_tick_policy=discard|delay
+        -serial stdio|none  -display none  -nographic  -nodefaults  -no-reboot  -enable-kvm
+        -version            -h, --help
+
+        The status is QEMU's: (V << 1) | 1 when the guest writes V to isa-debug-exit, 0 when it
+        powers off or resets, 1 for a command line it cannot take (one line names the option).
+        """
+}
+
+/// `-cpu`: KVM's supported CPUID with the APIC IDs set, minus the features named with "-",
+/// and with the vendor given. A "+" feature stays as KVM has it (QEMU drops one the host
+/// lacks, with a warning).
+public struct QEMUCPUID: CPUIDPolicy {
+    public let model: QEMUCommandLine.CPUModel
+
+    public init(model: QEMUCommandLine.CPUModel) {
+        self.model = model
+    }
+
+    public func adjust(_ entry: inout CPUIDEntry, vcpu: Int) {
+        StandardCPUID().adjust(&entry, vcpu: vcpu)
+        for name in model.disabled {
+            guard let f = QEMUCommandLine.cpuFeatures[name], f.leaf == entry.function, f.subleaf == entry.index else { continue }
+            let mask = ~(UInt32(1) << f.bit)
+            switch f.register {
+            case "a": entry.eax &= mask
+            case "b": entry.ebx &= mask
+            case "c": entry.ecx &= mask
+            default: entry.edx &= mask
+            }
+        }
+        if let vendor = model.vendor, entry.function == 0 {
+            let bytes = Array(vendor.utf8)
+            func word(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) } }
+            entry.ebx = word(0)
+            entry.edx = word(4)
+            entry.ecx = word(8)
+        }
+    }
+}

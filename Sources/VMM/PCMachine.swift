@@ -1,0 +1,92 @@
+import Devices
+import KVM
+import MachineDevices
+import PCI
+import Platform
+
+/// Which machine a configuration builds.
+public enum MachineKind: String, Sendable, CaseIterable {
+    /// This project's machine (README "Our own guest boot protocol"): the device tree, the
+    /// minimal 8250 console, the exit port, the probe device, PCI with ECAM.
+    case vmm
+    /// A PC-compatible machine for kernels written for PCs (README "The pc machine"): the
+    /// in-kernel PIT with the PC's IRQ routing, a 16550 on COM1 (IRQ 4), isa-debug-exit at 0xF4,
+    /// fw_cfg, QEMU's pc-testdev and pci-testdev, the ACPI PM registers and ACPI tables.
+    case pc
+}
+
+extension MachineKind {
+    /// The machine an image's protocol is written for: pc for Multiboot and PVH kernels, ours
+    /// for this project's ELF64 guests.
+    public static func `default`(for bootProtocol: any BootProtocol) -> MachineKind {
+        bootProtocol.name == "elf64" ? .vmm : .pc
+    }
+}
+
+/// The pc machine's optional parts (QEMU's `-device pc-testdev`, `-device pci-testdev`,
+/// `-machine pit=off`, `-global kvm-pit.lost_tick_policy=discard`).
+public struct PCOptions: Sendable, Equatable {
+    /// QEMU's pc-testdev on ports 0xE0–0xEB and 0x2000–0x2017 and at MMIO 0xFF000000.
+    public var testDevice = true
+    /// QEMU's pci-testdev (1b36:0005) on PCI bus 0.
+    public var pciTestDevice = true
+    /// The in-kernel i8254 PIT.
+    public var pit = true
+    /// The PIT re-injects ticks the guest missed (QEMU's default policy, "delay").
+    public var pitReinjection = true
+    public init() {}
+}
+
+/// The devices the pc machine adds to the ones every machine has (PCI, the exit port).
+enum PCMachine {
+    /// The standard devices a pc machine keeps: the exit port is its isa-debug-exit. Its console
+    /// is the 16550, and pc-testdev takes the probe's ports.
+    static let standardDevices: StandardDevices = [.exitPort]
+
+    /// Attaches the pc devices to `machine`; `console` receives COM1's output, and `powerOff`
+    /// ends the run when the guest enters ACPI S5 (or asks for a sleep state we cannot give).
+    static func attach(to machine: MachineAssembly, console: ConsoleDevice, options: PCOptions,
+                       powerOff: @escaping @Sendable (String) -> Void) throws {
+        let vm = machine.vm, log = machine.log
+        if options.pit {
+            try vm.createPIT()
+            if !options.pitReinjection { try vm.setPITReinjection(false) }
+        }
+        let irq: @Sendable (UInt32, Bool) -> Void = { line, high in
+            do { _ = try vm.setIRQLine(gsi: line, high: high) } catch { log("IRQ \(line) \(high ? "high" : "low"): \(error)") }
+        }
+        let com1 = Serial16550(console: console) { high in irq(4, high) }
+        try machine.portBus.register(com1, name: "COM1 (16550)", base: 0x3F8, size: 8)
+        let layout = machine.layout
+        let e820 = PCBootData.memoryMap(ramSize: layout.ramSize).flatMap { range in
+            littleEndian(range.base, 8) + littleEndian(range.size, 8) + littleEndian(UInt64(range.type), 4)
+        }
+        let firmware = FirmwareConfig(ramSize: layout.ramSize, cpus: layout.vcpuCount, files: [("etc/e820", e820)])
+        try machine.portBus.register(firmware, name: "fw_cfg", base: 0x510, size: FirmwareConfig.portCount)
+        let memory = machine.memory
+        if options.testDevice {
+            let testdev = PCTestDevice(setIRQLine: irq) { address in
+                do { try memory.remapPage(at: address) } catch { log("pc-testdev flush page: \(error)") }
+            }
+            try testdev.register(portBus: machine.portBus, mmioBus: machine.mmioBus)
+        }
+        let pm = ACPIPowerManagement { type in
+            powerOff(type == ACPITables.s5SleepType ? "ACPI S5" : "ACPI sleep type \(type), which this machine does not offer")
+        }
+        try machine.portBus.register(pm, name: "ACPI PM", base: UInt64(ACPITables.pm1aEventPort), size: ACPIPowerManagement.portCount)
+        if options.pciTestDevice {
+            let pciTest = PCITestDevice(vm: vm, log: log)
+            guard let slot = machine.pci.nextFreeDevice() else { throw VMMError.layout("PCI bus 0 is full") }
+            try machine.pci.attach(pciTest.makeFunction(), at: PCIAddress(device: slot))
+        }
+    }
+
+    /// The ACPI tables of a pc machine with `layout`.
+    static func acpiTables(for layout: MachineLayout) -> ACPITables {
+        ACPITables(ACPITables.Machine(apicIDs: (0..<layout.vcpuCount).map { UInt32($0) }))
+    }
+
+    private static func littleEndian(_ value: UInt64, _ count: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
+    }
+}

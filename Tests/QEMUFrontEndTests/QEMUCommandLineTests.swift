@@ -1,0 +1,62 @@
+import QEMUFrontEnd
+import Testing
+import VMM
+
+@Suite struct QEMUCommandLineTests {
+    /// The command x86/run builds for a kvm-unit-tests test, as run_tests.sh passes it.
+    static let kvmUnitTests = ["--no-reboot", "-nodefaults", "-global", "kvm-pit.lost_tick_policy=discard", "-device", "pc-testdev",
+                               "-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-display", "none", "-serial", "stdio",
+                               "-device", "pci-testdev", "-machine", "accel=kvm", "-kernel", "x86/smptest.flat", "-smp", "2",
+                               "-initrd", "/tmp/tmp.env"]
+
+    @Test func theKvmUnitTestsCommandMapsOntoAPCMachine() throws {
+        let line = try QEMUCommandLine(Self.kvmUnitTests)
+        #expect(line.kernel == "x86/smptest.flat" && line.initrds == ["/tmp/tmp.env"] && line.cpus == 2 && line.memoryMiB == 128)
+        #expect(line.noReboot && line.serialToStdout && line.testDevice && line.pciTestDevice && !line.pitReinjection)
+        #expect(line.debugExit?.base == 0xF4 && line.debugExit?.size == 4)
+        let c = line.configuration()
+        #expect(c.machine == .pc && c.layout.ramSize == 128 << 20 && c.layout.vcpuCount == 2 && c.layout.exitPort == 0xF4)
+        #expect(c.standardDevices == [.exitPort] && c.testDevices == 0)
+        #expect(c.pc == { var o = PCOptions(); o.pitReinjection = false; return o }())
+        try c.validate()
+    }
+
+    @Test func optionsTheTestsAddAreTaken() throws {
+        var line = try QEMUCommandLine(["-cpu", "qemu64,+x2apic,-tsc-deadline,vendor=GenuineIntel", "-m", "2048", "-smp", "cpus=4",
+                                        "-machine", "pit=off", "-append", "10000000 1700000000", "-enable-kvm", "-nographic"])
+        #expect(line.cpu == QEMUCommandLine.CPUModel(model: "qemu64", enabled: ["x2apic"], disabled: ["tsc-deadline"], vendor: "GenuineIntel"))
+        #expect(line.memoryMiB == 2048 && line.cpus == 4 && !line.pit && line.append == "10000000 1700000000")
+        line = try QEMUCommandLine(["-m", "1G", "-M", "pc"])
+        #expect(line.memoryMiB == 1024)
+        #expect(try QEMUCommandLine(["-device", "?"]).action == .listDevices)
+        #expect(try QEMUCommandLine(["-h"]).action == .help && QEMUCommandLine.help.hasPrefix("QEMU emulator version 9.0.0"))
+        #expect(QEMUCommandLine.deviceList.contains("\"pc-testdev\"") && QEMUCommandLine.deviceList.contains("pci-testdev"))
+    }
+
+    /// Anything else is refused with one line naming the option: the harness then skips the test.
+    @Test(arguments: [
+        (["-device", "hyperv-testdev"], "-device hyperv-testdev: unsupported value"),
+        (["-M", "q35,kernel-irqchip=split"], "-machine q35: unsupported value"),
+        (["-cpu", "IvyBridge,phys-bits=36"], "-cpu IvyBridge: unsupported value"),
+        (["-cpu", "max,host-phys-bits"], "-cpu host-phys-bits: unsupported value"),
+        (["-m", "4g"], "-m 4g: more RAM than the pc machine takes (at most 3072 MiB)"),
+        (["-overcommit", "cpu-pm=on"], "-overcommit: unsupported option"),
+        (["-smp", "0"], "-smp 0: unsupported value"),
+        (["-kernel"], "-kernel needs a value"),
+        (["x86/foo.flat"], "x86/foo.flat: unexpected argument (options start with -)"),
+        (["-machine", "accel=tcg"], "-machine accel=tcg: unsupported value"),
+    ])
+    func othersAreRefusedNamingTheOption(arguments: [String], message: String) {
+        #expect(throws: QEMUCommandLineError.self) { _ = try QEMUCommandLine(arguments) }
+        do { _ = try QEMUCommandLine(arguments) } catch { #expect("\(error)" == message) }
+    }
+
+    @Test func statusesAreQEMUs() {
+        #expect(QEMUCommandLine.exitStatus(.guestExit(value: 0)) == 1, "kvm-unit-tests' pass")
+        #expect(QEMUCommandLine.exitStatus(.guestExit(value: 1)) == 3)
+        #expect(QEMUCommandLine.exitStatus(.guestExit(value: 38)) == 77, "all skipped")
+        #expect(QEMUCommandLine.exitStatus(.poweredOff(reason: "ACPI S5")) == 0)
+        #expect(QEMUCommandLine.exitStatus(.vcpuFailed(vcpu: 0, exit: "SHUTDOWN (triple fault)", rip: nil)) == 0)
+        #expect(QEMUCommandLine.exitStatus(.vcpuFailed(vcpu: 0, exit: "INTERNAL_ERROR suberror 1", rip: nil)) == 2)
+    }
+}
