@@ -78,6 +78,40 @@ public final class KVMVirtualMachine: Sendable {
         _ = try checkedIoctl(fd.rawValue, CKVM_REINJECT_CONTROL, "KVM_REINJECT_CONTROL", on ? "on" : "off", &control)
     }
 
+    /// Programs PIT channel 0 as a BIOS does (KVM_GET_PIT2, KVM_SET_PIT2): `count` (1…0x10000)
+    /// in `mode` (2: rate generator, the 18.2 Hz tick with 0x10000), running now.
+    public func startPITChannel0(count: UInt32, mode: UInt8) throws {
+        var state = kvm_pit_state2()
+        _ = try checkedIoctl(fd.rawValue, CKVM_GET_PIT2, "KVM_GET_PIT2", "", &state)
+        ckvm_pit_set_channel0(&state, count, mode)
+        _ = try checkedIoctl(fd.rawValue, CKVM_SET_PIT2, "KVM_SET_PIT2", "channel 0 count \(count) mode \(mode)", &state)
+    }
+
+    /// PIT channel 0's reload count and mode (KVM_GET_PIT2).
+    public func pitChannel0() throws -> (count: UInt32, mode: UInt8) {
+        var state = kvm_pit_state2()
+        _ = try checkedIoctl(fd.rawValue, CKVM_GET_PIT2, "KVM_GET_PIT2", "", &state)
+        return (ckvm_pit_channel0_count(&state), ckvm_pit_channel0_mode(&state))
+    }
+
+    /// Leaves the in-kernel 8259 `chip` (0: master, 1: slave) as a BIOS does: initialised, its
+    /// vectors from `vectorBase`, `mask` in its IMR (KVM_GET_IRQCHIP, then KVM_SET_IRQCHIP).
+    public func initializePIC(_ chip: Int, vectorBase: UInt8, mask: UInt8) throws {
+        var state = kvm_irqchip()
+        state.chip_id = UInt32(chip == 0 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE)
+        _ = try withUnsafeMutablePointer(to: &state) { try checkedIoctl(fd.rawValue, CKVM_GET_IRQCHIP, "KVM_GET_IRQCHIP", "PIC \(chip)", $0) }
+        ckvm_pic_initialise(&state, vectorBase, mask)
+        _ = try withUnsafeMutablePointer(to: &state) { try checkedIoctl(fd.rawValue, CKVM_SET_IRQCHIP, "KVM_SET_IRQCHIP", "PIC \(chip)", $0) }
+    }
+
+    /// The vector base and mask of 8259 `chip` (0: master, 1: slave).
+    public func picState(_ chip: Int) throws -> (vectorBase: UInt8, mask: UInt8) {
+        var state = kvm_irqchip()
+        state.chip_id = UInt32(chip == 0 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE)
+        _ = try withUnsafeMutablePointer(to: &state) { try checkedIoctl(fd.rawValue, CKVM_GET_IRQCHIP, "KVM_GET_IRQCHIP", "PIC \(chip)", $0) }
+        return (ckvm_pic_base(&state), ckvm_pic_imr(&state))
+    }
+
     /// Creates vCPU `id` (KVM_CREATE_VCPU) and maps its `kvm_run` area.
     public func createVCPU(id: Int) throws -> KVMVCPU {
         let raw = try checkedIoctl(fd.rawValue, CKVM_CREATE_VCPU, "KVM_CREATE_VCPU", "for vCPU \(id)", value: UInt(id))

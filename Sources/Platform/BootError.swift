@@ -39,7 +39,7 @@ public enum BootError: Error, Equatable, CustomStringConvertible {
         case let .entryAbove4GiB(p, image, entry):
             "\(image): \(p) entry point \(hex(entry)) is above 4 GiB (the entry is 32-bit)"
         case let .kernelOverlapsLowMemory(p, image, address):
-            "\(image): \(p) kernel loads at \(hex(address)), below 1 MiB where the boot data goes"
+            "\(image): \(p) kernel loads at \(hex(address)), over the boot data, EBDA or BIOS area (low kernels must lie in 0x1000…0x10000)"
         case let .moduleDoesNotFit(module, size, address, ram):
             "module \(module) (\(byteCount(UInt64(size)))) does not fit in RAM: it would end at \(hex(address &+ UInt64(size))), RAM is \(byteCount(ram))"
         case let .commandLineTooLong(length, maximum):

@@ -73,10 +73,8 @@ public struct MultibootBootProtocol: BootProtocol {
             kernelEnd = end
         } else {
             let elf = try ELFImage(bytes: image, name: request.name, accepting: .elf32OrElf64)
-            guard elf.extent.low >= PCBootData.highMemoryStart else {
-                throw BootError.kernelOverlapsLowMemory(protocolName: name, image: request.name, address: elf.extent.low)
-            }
-            writes += try elf.writes(ramSize: ram, reservedEnd: PCBootData.highMemoryStart, name: request.name)
+            try PCBootData.checkKernel(elf.segments.map { ($0.address, $0.end) }, protocolName: name, image: request.name)
+            writes += try elf.writes(ramSize: ram, reservedEnd: PCBootData.lowKernelStart, name: request.name)
             entry = elf.entry
             kernelEnd = elf.extent.high
         }
@@ -96,7 +94,7 @@ public struct MultibootBootProtocol: BootProtocol {
             map.u32(range.type)
         }
         let mapAddress = try data.place(map.bytes)
-        let modules = try placeModules(request.modules, after: kernelEnd, ramSize: ram)
+        let modules = try placeModules(request.modules, after: max(kernelEnd, PCBootData.highMemoryStart), ramSize: ram)
         var list = LittleEndianWriter()
         for (module, placed) in zip(request.modules, modules) {
             list.u32(UInt32(placed.address))
@@ -156,9 +154,7 @@ public struct MultibootBootProtocol: BootProtocol {
             throw bad("bss_end_addr \(hex(a.bssEnd)) is before the loaded data's end \(hex(loadEnd))")
         }
         let end = max(loadEnd, UInt64(a.bssEnd))
-        guard UInt64(a.load) >= PCBootData.highMemoryStart else {
-            throw BootError.kernelOverlapsLowMemory(protocolName: name, image: request.name, address: UInt64(a.load))
-        }
+        try PCBootData.checkKernel([(UInt64(a.load), end)], protocolName: name, image: request.name)
         guard end <= ram else { throw ELFError.doesNotFit(request.name, address: UInt64(a.load), size: end - UInt64(a.load), ramSize: ram) }
         guard UInt64(a.entry) >= UInt64(a.load), UInt64(a.entry) < end else {
             throw bad("entry_addr \(hex(a.entry)) is outside the kernel [\(hex(a.load)), \(hex(end)))")

@@ -17,6 +17,21 @@ public struct PCBootData {
     /// the pc machine are there).
     public static let biosAreaStart: UInt64 = 0xE_0000
     public static let highMemoryStart: UInt64 = 0x10_0000
+    /// Low memory a kernel may load into (kvm-unit-tests' realmode test loads at 0x8000): after
+    /// the IVT, the BIOS data area and the GDT page, below the boot data.
+    public static let lowKernelStart: UInt64 = 0x1000
+
+    /// Refuses a kernel range that is not inside [lowKernelStart, dataBase) or at or above 1 MiB:
+    /// the rest of low memory holds the boot data, the EBDA and the BIOS area.
+    public static func checkKernel(_ ranges: [(start: UInt64, end: UInt64)], protocolName: String, image: String) throws(BootError) {
+        for r in ranges {
+            let low = r.start >= lowKernelStart && r.end <= dataBase
+            guard low || r.start >= highMemoryStart else {
+                throw .kernelOverlapsLowMemory(protocolName: protocolName, image: image, address: r.start)
+            }
+        }
+    }
+
     /// The longest command line a kernel is given, without its NUL.
     public static let maxCommandLine = 4095
 

@@ -31,11 +31,9 @@ public struct PVHBootProtocol: BootProtocol {
         }
         guard entry < 1 << 32 else { throw BootError.entryAbove4GiB(protocolName: name, image: request.name, entry: entry) }
         guard entry < ram else { throw BootError.entryOutsideRAM(protocolName: name, image: request.name, entry: entry, ramSize: ram) }
-        guard elf.extent.low >= PCBootData.highMemoryStart else {
-            throw BootError.kernelOverlapsLowMemory(protocolName: name, image: request.name, address: elf.extent.low)
-        }
+        try PCBootData.checkKernel(elf.segments.map { ($0.address, $0.end) }, protocolName: name, image: request.name)
         var writes = [PCBootData.gdtWrite()]
-        writes += try elf.writes(ramSize: ram, reservedEnd: PCBootData.highMemoryStart, name: request.name)
+        writes += try elf.writes(ramSize: ram, reservedEnd: PCBootData.lowKernelStart, name: request.name)
 
         var data = PCBootData(protocolName: name)
         let startInfo = try data.reserve(56, alignment: 8)
@@ -49,7 +47,7 @@ public struct PVHBootProtocol: BootProtocol {
             map.u32(0)
         }
         let mapAddress = try data.place(map.bytes)
-        let modules = try placeModules(request.modules, after: elf.extent.high, ramSize: ram)
+        let modules = try placeModules(request.modules, after: max(elf.extent.high, PCBootData.highMemoryStart), ramSize: ram)
         var list = LittleEndianWriter()
         for (module, placed) in zip(request.modules, modules) {
             list.u64(placed.address)

@@ -6,7 +6,7 @@ import TextFormat
 ///
 /// Accepted (each also with two dashes): `-nodefaults`, `-no-reboot`, `-display none`,
 /// `-nographic`, `-serial stdio|none|null`, `-machine`/`-M` (`pc`, `accel=kvm`, `pit=on|off`),
-/// `-enable-kvm`, `-accel kvm`, `-cpu MODEL[,+feature,-feature,vendor=…]`, `-smp N[,cpus=N]`,
+/// `-enable-kvm`, `-accel kvm`, `-cpu MODEL[,+feature,-feature,vendor=…,host-phys-bits]`, `-smp N[,cpus=N]`,
 /// `-m SIZE`, `-kernel FILE`, `-initrd FILE[,FILE…]`, `-append TEXT`, `-device pc-testdev`,
 /// `-device pci-testdev`, `-device isa-debug-exit[,iobase=…,iosize=…]`, `-device ?|help`,
 /// `-global kvm-pit.lost_tick_policy=discard|delay`, `-h`/`--help`, `-version`.
@@ -145,6 +145,8 @@ public struct QEMUCommandLine: Sendable, Equatable {
                 let name = String(part.dropFirst())
                 guard Self.cpuFeatures[name] != nil else { throw .unsupportedValue("-cpu", part) }
                 if part.hasPrefix("+") { cpu.enabled.append(name) } else { cpu.disabled.append(name) }
+            } else if part == "host-phys-bits" || part == "host-phys-bits=on" {
+                // KVM's supported CPUID already reports the host's physical address bits.
             } else if part.hasPrefix("vendor=") {
                 let vendor = String(part.dropFirst(7))
                 guard vendor.utf8.count == 12 else { throw .unsupportedValue("-cpu", part) }

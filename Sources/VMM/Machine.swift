@@ -187,7 +187,7 @@ public final class Machine: Sendable {
         let tables = configuration.machine == .pc && chosen.name != "elf64" ? PCMachine.acpiTables(for: layout) : nil
         request.rsdpAddress = tables?.rsdpAddress
         var plan = try chosen.plan(request)
-        if let tables { plan.writes.append(tables.write) }
+        if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write] }
         try load(plan)
         boot.withLock { $0.deviceTree = blob }
         return chosen.name

@@ -48,9 +48,14 @@ enum PCMachine {
     static func attach(to machine: MachineAssembly, console: ConsoleDevice, options: PCOptions,
                        powerOff: @escaping @Sendable (String) -> Void) throws {
         let vm = machine.vm, log = machine.log
+        // The 8259s as SeaBIOS leaves them: vectors from 0x08 and 0x70, only the timer and the
+        // cascade unmasked; the PIT's channel 0 ticking at 18.2 Hz (PCFirmware has the handlers).
+        try vm.initializePIC(0, vectorBase: PCFirmware.masterVectorBase, mask: 0xFA)
+        try vm.initializePIC(1, vectorBase: PCFirmware.slaveVectorBase, mask: 0xFF)
         if options.pit {
             try vm.createPIT()
             if !options.pitReinjection { try vm.setPITReinjection(false) }
+            try vm.startPITChannel0(count: 0x1_0000, mode: 2)
         }
         let irq: @Sendable (UInt32, Bool) -> Void = { line, high in
             do { _ = try vm.setIRQLine(gsi: line, high: high) } catch { log("IRQ \(line) \(high ? "high" : "low"): \(error)") }

@@ -173,7 +173,15 @@ func bootError(_ body: () throws -> Any) -> String {
         kernel.address = 0x8_0000
         kernel.entry = 0x8_0000
         #expect(bootError { try mb.plan(BootRequest(image: kernel.bytes(), name: "k", layout: layout())) }
-            == "k: multiboot kernel loads at 0x80000, below 1 MiB where the boot data goes")
+            == "k: multiboot kernel loads at 0x80000, over the boot data, EBDA or BIOS area (low kernels must lie in 0x1000…0x10000)")
+        // Below the boot data is fine (kvm-unit-tests' realmode test loads at 0x8000); modules still go above 1 MiB.
+        kernel.address = 0x8000
+        kernel.entry = 0x8000
+        let low = BootModule(name: "m", bytes: [1, 2, 3])
+        let plan = try? mb.plan(BootRequest(image: kernel.bytes(), name: "k", layout: layout(), modules: [low]))
+        #expect(plan?.writes.contains(.bytes(at: 0x10_0000, [1, 2, 3])) == true)
+        kernel.memorySize = 0x9000  // 0x8000 + 0x9000 runs into the boot data at 0x10000
+        #expect(bootError { try mb.plan(BootRequest(image: kernel.bytes(), name: "k", layout: layout())) }.contains("over the boot data"))
     }
 }
 

@@ -38,7 +38,7 @@ import VMM
         (["-device", "hyperv-testdev"], "-device hyperv-testdev: unsupported value"),
         (["-M", "q35,kernel-irqchip=split"], "-machine q35: unsupported value"),
         (["-cpu", "IvyBridge,phys-bits=36"], "-cpu IvyBridge: unsupported value"),
-        (["-cpu", "max,host-phys-bits"], "-cpu host-phys-bits: unsupported value"),
+        (["-cpu", "max,phys-bits=36"], "-cpu phys-bits=36: unsupported value"),
         (["-m", "4g"], "-m 4g: more RAM than the pc machine takes (at most 3072 MiB)"),
         (["-overcommit", "cpu-pm=on"], "-overcommit: unsupported option"),
         (["-smp", "0"], "-smp 0: unsupported value"),

@@ -19,6 +19,8 @@ static const unsigned long CKVM_GET_DIRTY_LOG = KVM_GET_DIRTY_LOG;
 static const unsigned long CKVM_CREATE_IRQCHIP = KVM_CREATE_IRQCHIP;
 static const unsigned long CKVM_CREATE_PIT2 = KVM_CREATE_PIT2;
 static const unsigned long CKVM_REINJECT_CONTROL = KVM_REINJECT_CONTROL;
+static const unsigned long CKVM_GET_PIT2 = KVM_GET_PIT2;
+static const unsigned long CKVM_SET_PIT2 = KVM_SET_PIT2;
 static const unsigned long CKVM_CREATE_VCPU = KVM_CREATE_VCPU;
 static const unsigned long CKVM_SET_GSI_ROUTING = KVM_SET_GSI_ROUTING;
 static const unsigned long CKVM_IRQFD = KVM_IRQFD;
@@ -157,5 +159,31 @@ static inline void ckvm_ioapic_set_entry(struct kvm_irqchip *chip, unsigned pin,
     chip->chip.ioapic.redirtbl[pin].bits = bits;
 }
 static inline uint32_t ckvm_ioapic_irr(const struct kvm_irqchip *chip) { return chip->chip.ioapic.irr; }
+/// An i8259 as a BIOS leaves it: initialised (edge, cascade, 8086 mode) with `base` as its vector
+/// base and `imr` as its mask.
+static inline void ckvm_pic_initialise(struct kvm_irqchip *chip, uint8_t base, uint8_t imr) {
+    chip->chip.pic.irq_base = base;
+    chip->chip.pic.imr = imr;
+    chip->chip.pic.init_state = 0;
+    chip->chip.pic.init4 = 1;
+    chip->chip.pic.auto_eoi = 0;
+    chip->chip.pic.isr = 0;
+    chip->chip.pic.irr = 0;
+}
+static inline uint8_t ckvm_pic_base(const struct kvm_irqchip *chip) { return chip->chip.pic.irq_base; }
+static inline uint8_t ckvm_pic_imr(const struct kvm_irqchip *chip) { return chip->chip.pic.imr; }
+/// PIT channel 0 counting `count` (0x10000 for 0) in `mode`, gate high, binary, LSB then MSB.
+static inline void ckvm_pit_set_channel0(struct kvm_pit_state2 *state, uint32_t count, uint8_t mode) {
+    struct kvm_pit_channel_state *c = &state->channels[0];
+    c->count = count;
+    c->mode = mode;
+    c->rw_mode = 3;
+    c->read_state = 3;
+    c->write_state = 3;
+    c->gate = 1;
+    c->bcd = 0;
+}
+static inline uint32_t ckvm_pit_channel0_count(const struct kvm_pit_state2 *state) { return state->channels[0].count; }
+static inline uint8_t ckvm_pit_channel0_mode(const struct kvm_pit_state2 *state) { return state->channels[0].mode; }
 
 #endif
