@@ -77,6 +77,13 @@ public final class KVMVCPU: Sendable {
         _ = try checkedIoctl(fd.rawValue, CKVM_SET_MP_STATE, "KVM_SET_MP_STATE", "RUNNABLE on vCPU \(id)", &state)
     }
 
+    /// Sets the multiprocessing state (KVM_SET_MP_STATE): `.uninitialized` makes the vCPU wait
+    /// for INIT/SIPI again, as after reset.
+    public func setMPState(_ state: MPState) throws {
+        var value = kvm_mp_state(mp_state: state.rawValue)
+        _ = try checkedIoctl(fd.rawValue, CKVM_SET_MP_STATE, "KVM_SET_MP_STATE", "\(state.rawValue) on vCPU \(id)", &value)
+    }
+
     /// The vCPU's multiprocessing state (KVM_GET_MP_STATE).
     public func mpState() throws -> MPState {
         var state = kvm_mp_state()

@@ -51,6 +51,14 @@ public final class ACPIPowerManagement: BusDevice {
         }
     }
 
+    /// Whether the guest enabled the RTC alarm as a wake event (PM1_EN.RTC_EN, bit 10).
+    public var rtcWakeEnabled: Bool { registers.withLock { $0.enable & 1 << 10 != 0 } }
+
+    /// Records a wake from sleep by the RTC: WAK_STS (15) and RTC_STS (10) in PM1_STS.
+    public func wokeByRTC() {
+        registers.withLock { $0.status |= 1 << 15 | 1 << 10 }
+    }
+
     /// The PM timer's count now (32 bits, wrapping).
     func timer() -> UInt64 {
         let elapsed = (ContinuousClock.now - start).components

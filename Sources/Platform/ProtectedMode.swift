@@ -34,3 +34,48 @@ public enum ProtectedMode {
         try vcpu.makeRunnable()
     }
 }
+
+/// Real mode, as firmware leaves a vCPU when it jumps to a real-mode vector (the FACS waking
+/// vector on resume from S3).
+public enum RealMode {
+    /// Puts `vcpu` in real mode at `cs`:`ip`: CS base cs·16, the data segments 0, every limit
+    /// 0xFFFF, the IVT at 0, CR0 = ET, CR4 = 0, EFER = 0, EFLAGS = 0x2, the general registers 0;
+    /// and makes it runnable.
+    public static func enter(_ vcpu: KVMVCPU, cs: UInt16, ip: UInt16) throws {
+        var sregs = try vcpu.specialRegisters()
+        func segment(_ selector: UInt16, type: UInt8) -> SegmentRegister {
+            var s = SegmentRegister()
+            s.selector = selector
+            s.base = UInt64(selector) << 4
+            s.limit = 0xFFFF
+            s.type = type
+            s.present = true
+            s.codeOrData = true
+            return s
+        }
+        sregs.cs = segment(cs, type: 0xB)
+        let data = segment(0, type: 0x3)
+        sregs.ds = data; sregs.es = data; sregs.fs = data; sregs.gs = data; sregs.ss = data
+        var tss = SegmentRegister()
+        tss.limit = 0xFFFF
+        tss.type = 0xB
+        tss.present = true
+        sregs.tr = tss
+        var ldt = SegmentRegister()
+        ldt.limit = 0xFFFF
+        ldt.type = 0x2
+        ldt.present = true
+        sregs.ldt = ldt
+        sregs.gdt = DescriptorTableRegister(base: 0, limit: 0xFFFF)
+        sregs.idt = DescriptorTableRegister(base: 0, limit: 0x3FF)
+        sregs.cr0 = 0x10
+        sregs.cr3 = 0
+        sregs.cr4 = 0
+        sregs.efer = 0
+        try vcpu.setSpecialRegisters(sregs)
+        var regs = Registers()
+        regs.rip = UInt64(ip)
+        try vcpu.setRegisters(regs)
+        try vcpu.makeRunnable()
+    }
+}

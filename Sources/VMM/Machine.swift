@@ -65,6 +65,8 @@ public final class Machine: Sendable {
     }
 
     let completion = Completion()
+    /// ACPI S3 on a pc machine (nil on ours).
+    let suspension: Suspension?
     private let boot = Mutex(Boot())
     /// vCPU threads; a vCPU may kick the others while later ones are still being started.
     private let threads = Mutex<[OSThread]>([])
@@ -148,6 +150,9 @@ public final class Machine: Sendable {
         }
         testDevices = devices
         components = configuration.devices
+        // The wake source is the pc devices' (set once they exist).
+        let wakeSource = Mutex<(@Sendable () -> Int?)?>(nil)
+        suspension = isPC ? Suspension(vcpuCount: layout.vcpuCount) { wakeSource.withLock { $0 }?() } : nil
         let completion = self.completion
         let exit = ExitDevice { [weak self] value in
             if completion.finish(.guestExit(value: value)) { self?.kickAll() }
@@ -157,10 +162,21 @@ public final class Machine: Sendable {
         }
         let assembly = MachineAssembly(layout: layout, vm: vm, memory: memory, portBus: portBus, mmioBus: mmioBus, pci: pci,
                                        routes: routes, console: console, log: limitedLog)
-        if isPC {
-            try PCMachine.attach(to: assembly, console: console, options: configuration.pc) { [weak self] reason in
-                if completion.finish(.poweredOff(reason: reason)) { self?.kickAll() }
-            }
+        if isPC, let suspension {
+            let parts = try PCMachine.attach(to: assembly, console: console, options: configuration.pc,
+                                             powerOff: { [weak self] reason in
+                                                 if completion.finish(.poweredOff(reason: reason)) { self?.kickAll() }
+                                             },
+                                             suspend: { [weak self] in
+                                                 suspension.request()
+                                                 self?.kickAll()
+                                             })
+            wakeSource.withLock { $0 = {
+                guard parts.power.rtcWakeEnabled, let second = parts.clock.nextAlarm() else { return nil }
+                parts.clock.alarmFired()
+                parts.power.wokeByRTC()
+                return second
+            } }
         }
         for component in components { try component.attach(to: assembly) }
     }
@@ -270,6 +286,7 @@ public final class Machine: Sendable {
             }
             for vcpu in vcpus {
                 let loop = VCPULoop(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, completion: completion,
+                                    suspension: suspension, resume: { [weak self] vcpu in try self?.resumeFromSuspend(vcpu) },
                                     stopAll: { [weak self] in self?.kickAll() },
                                     report: { [weak self] io, mmio in self?.statisticsState.withLock { $0.ioExits += io; $0.mmioExits += mmio } },
                                     hook: configuration.exitHook, observer: configuration.exitObserver)
@@ -312,6 +329,23 @@ public final class Machine: Sendable {
                 continuation.resume(returning: .hostError("\(error)"))
             }
         }
+    }
+
+    /// A vCPU's start after S3, as firmware gives it: the bootstrap vCPU in real mode at the FACS
+    /// waking vector (none set: the machine powers off, as it cannot reboot), the others waiting
+    /// for INIT/SIPI.
+    private func resumeFromSuspend(_ vcpu: KVMVCPU) throws {
+        guard vcpu.id == 0 else {
+            try vcpu.setMPState(.uninitialized)
+            return
+        }
+        let facs = PCMachine.acpiTables(for: layout).addresses["FACS"] ?? 0
+        let vector = try memory.load(UInt32.self, at: facs + 12)
+        guard vector != 0 else {
+            if completion.finish(.poweredOff(reason: "resume from S3 with no FACS waking vector")) { kickAll() }
+            return
+        }
+        try RealMode.enter(vcpu, cs: UInt16(truncatingIfNeeded: vector >> 4), ip: UInt16(vector & 0xF))
     }
 
     /// Makes every vCPU leave KVM_RUN: immediate-exit flag first (covers a vCPU about to enter),

@@ -11,7 +11,8 @@ public enum MachineKind: String, Sendable, CaseIterable {
     case vmm
     /// A PC-compatible machine for kernels written for PCs (README "The pc machine"): the
     /// in-kernel PIT with the PC's IRQ routing, a 16550 on COM1 (IRQ 4), isa-debug-exit at 0xF4,
-    /// fw_cfg, QEMU's pc-testdev and pci-testdev, the ACPI PM registers and ACPI tables.
+    /// fw_cfg, the RTC, QEMU's pc-testdev and pci-testdev, the ACPI PM registers (S3 and S5) and
+/// ACPI tables.
     case pc
 }
 
@@ -43,10 +44,17 @@ enum PCMachine {
     /// is the 16550, and pc-testdev takes the probe's ports.
     static let standardDevices: StandardDevices = [.exitPort]
 
-    /// Attaches the pc devices to `machine`; `console` receives COM1's output, and `powerOff`
-    /// ends the run when the guest enters ACPI S5 (or asks for a sleep state we cannot give).
+    /// What the machine keeps of the pc devices: the clock and the PM registers S3 needs.
+    struct Parts {
+        let clock: RealTimeClock
+        let power: ACPIPowerManagement
+    }
+
+    /// Attaches the pc devices to `machine`; `console` receives COM1's output, `powerOff` ends
+    /// the run when the guest enters ACPI S5 (or a sleep state we cannot give), and `suspend`
+    /// starts S3.
     static func attach(to machine: MachineAssembly, console: ConsoleDevice, options: PCOptions,
-                       powerOff: @escaping @Sendable (String) -> Void) throws {
+                       powerOff: @escaping @Sendable (String) -> Void, suspend: @escaping @Sendable () -> Void) throws -> Parts {
         let vm = machine.vm, log = machine.log
         // The 8259s as SeaBIOS leaves them: vectors from 0x08 and 0x70, only the timer and the
         // cascade unmasked; the PIT's channel 0 ticking at 18.2 Hz (PCFirmware has the handlers).
@@ -75,8 +83,14 @@ enum PCMachine {
             }
             try testdev.register(portBus: machine.portBus, mmioBus: machine.mmioBus)
         }
+        let clock = RealTimeClock { high in irq(8, high) }
+        try machine.portBus.register(clock, name: "RTC/CMOS", base: 0x70, size: RealTimeClock.portCount)
         let pm = ACPIPowerManagement { type in
-            powerOff(type == ACPITables.s5SleepType ? "ACPI S5" : "ACPI sleep type \(type), which this machine does not offer")
+            switch type {
+            case ACPITables.s3SleepType: suspend()
+            case ACPITables.s5SleepType: powerOff("ACPI S5")
+            default: powerOff("ACPI sleep type \(type), which this machine does not offer")
+            }
         }
         try machine.portBus.register(pm, name: "ACPI PM", base: UInt64(ACPITables.pm1aEventPort), size: ACPIPowerManagement.portCount)
         if options.pciTestDevice {
@@ -84,6 +98,7 @@ enum PCMachine {
             guard let slot = machine.pci.nextFreeDevice() else { throw VMMError.layout("PCI bus 0 is full") }
             try machine.pci.attach(pciTest.makeFunction(), at: PCIAddress(device: slot))
         }
+        return Parts(clock: clock, power: pm)
     }
 
     /// The ACPI tables of a pc machine with `layout`.

@@ -10,6 +10,9 @@ struct VCPULoop: Sendable {
     let portBus: Bus
     let mmioBus: Bus
     let completion: Completion
+    /// The machine's S3 state, if it can suspend; `resume` restarts this vCPU after a wake.
+    let suspension: Suspension?
+    let resume: @Sendable (KVMVCPU) throws -> Void
     /// Kicks every vCPU out of KVM_RUN (called by whoever finishes the run).
     let stopAll: @Sendable () -> Void
     /// Receives this vCPU's exit counts when its loop ends.
@@ -30,6 +33,16 @@ struct VCPULoop: Sendable {
             return
         }
         while !completion.isFinished {
+            // Suspending: park before entering the guest again (no guest instruction runs).
+            if let suspension, suspension.isRequested {
+                guard suspension.park(isBootstrap: vcpu.id == 0, finished: { completion.isFinished }) else { return }
+                vcpu.requestImmediateExit(false)
+                do { try resume(vcpu) } catch {
+                    finish(.hostError("resuming vCPU \(vcpu.id) from S3: \(error)"))
+                    return
+                }
+                continue
+            }
             let exit: VCPUExit
             do {
                 exit = try vcpu.run()

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MachineDevices
+import Synchronization
+import Testing
+
+@Suite struct RealTimeClockTests {
+    func read(_ rtc: RealTimeClock, _ index: UInt64) -> UInt8 {
+        rtc.write(offset: 0, size: 1, value: index)
+        return UInt8(rtc.read(offset: 1, size: 1))
+    }
+
+    func write(_ rtc: RealTimeClock, _ index: UInt64, _ value: UInt8) {
+        rtc.write(offset: 0, size: 1, value: index)
+        rtc.write(offset: 1, size: 1, value: UInt64(value))
+    }
+
+    @Test func theTimeIsTheHostsInBCDOrBinary() {
+        let rtc = RealTimeClock { _ in }
+        var t = time(nil)
+        var now = tm()
+        gmtime_r(&t, &now)
+        let bcdMinutes = read(rtc, 2)
+        let minutes = Int(bcdMinutes >> 4) * 10 + Int(bcdMinutes & 0xF)
+        #expect(abs(minutes - Int(now.tm_min)) <= 1 || abs(minutes - Int(now.tm_min)) == 59, "BCD minutes \(bcdMinutes) vs \(now.tm_min)")
+        write(rtc, 11, 0x06)  // binary, 24-hour
+        let binaryHours = Int(read(rtc, 4))
+        #expect(abs(binaryHours - Int(now.tm_hour)) <= 1 || abs(binaryHours - Int(now.tm_hour)) == 23)
+        #expect(read(rtc, 13) == 0x80, "register D: valid")
+        write(rtc, 0x40, 0x5A)
+        #expect(read(rtc, 0x40) == 0x5A, "CMOS memory")
+    }
+
+    @Test func updateInProgressShowsOnceASecond() {
+        let rtc = RealTimeClock { _ in }
+        var seen = false
+        let clock = ContinuousClock(), start = clock.now
+        while !seen, clock.now - start < .seconds(3) { seen = read(rtc, 10) & 0x80 != 0 }
+        #expect(seen, "UIP set within 3 s of polling")
+    }
+
+    @Test func anAlarmOfDontCaresFiresEverySecondAndRegisterCClearsIt() {
+        let levels = Mutex<[Bool]>([])
+        let rtc = RealTimeClock { level in levels.withLock { $0.append(level) } }
+        #expect(rtc.nextAlarm() == nil, "AIE clear: no alarm")
+        for index: UInt64 in [1, 3, 5] { write(rtc, index, 0xC0) }
+        write(rtc, 11, read(rtc, 11) | 0x20)
+        let next = rtc.nextAlarm()
+        #expect(next != nil && next! > Int(time(nil)) - 1 && next! <= Int(time(nil)) + 1)
+        let clock = ContinuousClock(), start = clock.now
+        while levels.withLock({ $0 }).isEmpty, clock.now - start < .seconds(3) { _ = read(rtc, 0) }
+        #expect(levels.withLock { $0 } == [true], "IRQ 8 raised by the alarm")
+        #expect(read(rtc, 12) & 0xA0 == 0xA0, "register C: IRQF and AF")
+        #expect(levels.withLock { $0 } == [true, false], "reading C lowers the line")
+        #expect(read(rtc, 12) == 0, "and clears it")
+    }
+}
+
+@Suite struct ACPIPowerManagementTests {
+    @Test func sleepStatesStatusBitsAndTheTimer() {
+        let slept = Mutex<[UInt8]>([])
+        let pm = ACPIPowerManagement { type in slept.withLock { $0.append(type) } }
+        #expect(pm.read(offset: 4, size: 2) & 1 == 1, "SCI_EN: ACPI mode")
+        pm.write(offset: 4, size: 2, value: 1 << 10)  // SLP_TYP 1 without SLP_EN
+        #expect(slept.withLock { $0 }.isEmpty)
+        pm.write(offset: 4, size: 2, value: 1 << 10 | 1 << 13)
+        pm.write(offset: 4, size: 2, value: 0 << 10 | 1 << 13)
+        #expect(slept.withLock { $0 } == [1, 0], "S3, then S5")
+        pm.write(offset: 2, size: 2, value: 0x400)
+        #expect(pm.rtcWakeEnabled)
+        pm.wokeByRTC()
+        #expect(pm.read(offset: 0, size: 2) == 0x8400)
+        pm.write(offset: 0, size: 2, value: 0x8000)
+        #expect(pm.read(offset: 0, size: 2) == 0x0400, "write 1 to clear")
+        let t0 = pm.read(offset: 8, size: 4)
+        usleep(2000)
+        let t1 = pm.read(offset: 8, size: 4)
+        let ticks = (t1 &- t0) & 0xFFFF_FFFF
+        #expect(ticks >= 7000 && ticks < 3_579_545, "2 ms at 3.58 MHz is about 7159 ticks, got \(ticks)")
+    }
+}
