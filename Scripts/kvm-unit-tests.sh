@@ -5,6 +5,7 @@
 # script fails. One that passes though not expected to is reported so the file can be updated.
 #
 #   Scripts/kvm-unit-tests.sh [--junit FILE] [--jobs N] [TEST...]
+#   Scripts/kvm-unit-tests.sh --build-only      prints the built tree's path (or nothing)
 #
 # Source: $KUT_SRC (a kvm-unit-tests tree), else the tarball in ../shared/kvm-unit-tests/; with
 # neither it says so and exits 0 (skipped). The build is cached under .build/kvm-unit-tests/
@@ -17,11 +18,13 @@ expectations="$root/Scripts/kvm-unit-tests.expected"
 junit="$root/.build/kvm-unit-tests/junit.xml"
 jobs="$(nproc 2>/dev/null || echo 2)"
 only=()
+build_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --junit) junit="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --build-only) build_only=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "kvm-unit-tests: unknown option $1" >&2; exit 64 ;;
     *) only+=("$1"); shift ;;
   esac
@@ -64,6 +67,7 @@ if [ ! -f "$cache/built" ]; then
     || { say "the build failed; see $cache/configure.log and $cache/make.log"; exit 1; }
   touch "$cache/built"
 fi
+if [ "$build_only" -eq 1 ]; then echo "$tree"; exit 0; fi
 
 # The front end, in release (its exit path is what vmexit measures).
 say "building vmm-qemu (release)"
