@@ -50,9 +50,13 @@ import Testing
         #expect(next != nil && next! > Int(time(nil)) - 1 && next! <= Int(time(nil)) + 1)
         let clock = ContinuousClock(), start = clock.now
         while levels.withLock({ $0 }).isEmpty, clock.now - start < .seconds(3) { _ = read(rtc, 0) }
-        #expect(levels.withLock { $0 } == [true], "IRQ 8 raised by the alarm")
+        #expect(levels.withLock { $0 }.first == true, "IRQ 8 raised by the alarm")
+        // A second may tick over between two reads and fire the alarm again: judge the line's
+        // last level after each read of C, and stop the alarm before checking that C clears.
         #expect(read(rtc, 12) & 0xA0 == 0xA0, "register C: IRQF and AF")
-        #expect(levels.withLock { $0 } == [true, false], "reading C lowers the line")
+        #expect(levels.withLock { $0 }.last == false, "reading C lowers the line")
+        write(rtc, 11, read(rtc, 11) & ~0x20)
+        _ = read(rtc, 12)
         #expect(read(rtc, 12) == 0, "and clears it")
     }
 }
