@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing (libFuzzer, with AddressSanitizer) of what a guest or a file controls:
+# the targets of Fuzz/ (a package of its own that depends on this one). Each runs for a time
+# budget from its committed seeds (Fuzz/Corpus/<target>/, plus the built boot-protocol and ELF64
+# guests for the loaders); new inputs go to .build/fuzz/corpus/<target>/ and every crash, leak or
+# invariant failure to .build/fuzz/crashes/<target>/. Prints execs, execs/s and coverage per
+# target; fails when any target crashed.
+#
+#   Scripts/fuzz.sh [--time SECONDS] [--long] [TARGET...]
+#     --time S   seconds per target (default 60)
+#     --long     run each target until 10^8 executions
+set -euo pipefail
+root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+cd "$root"
+seconds=60; long=0; targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --time) seconds="$2"; shift 2 ;;
+    --long) long=1; shift ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "fuzz: unknown option $1" >&2; exit 64 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+((${#targets[@]})) || targets=(fuzz-boot-loaders fuzz-pci-config fuzz-pc-devices fuzz-trace-replay)
+Scripts/build-guests.sh >/dev/null
+(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address 2>&1 | grep -E 'error' >&2) && exit 1
+bin="$(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address --show-bin-path)"
+failed=0
+for target in "${targets[@]}"; do
+  [ -x "$bin/$target" ] || { echo "fuzz: no target $target in Fuzz/" >&2; exit 64; }
+  corpus=".build/fuzz/corpus/$target"; crashes=".build/fuzz/crashes/$target"
+  mkdir -p "$corpus" "$crashes"
+  cp -n Fuzz/Corpus/"$target"/* "$corpus"/ 2>/dev/null || true
+  if [ "$target" = fuzz-boot-loaders ]; then
+    cp -n .build/guests/multiboot.elf .build/guests/multiboot-aout.bin .build/guests/pvh.elf .build/guests/hello.elf "$corpus"/
+  fi
+  budget=(-max_total_time="$seconds")
+  [ "$long" -eq 1 ] && budget=(-runs=100000000)
+  log=".build/fuzz/$target.log"
+  status=0
+  "$bin/$target" "${budget[@]}" -max_len=65536 -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$crashes/" "$corpus" >"$log" 2>&1 || status=$?
+  runs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)"
+  rate="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
+  cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
+  found="$(find "$crashes" -type f | wc -l)"
+  echo "fuzz: $target: ${runs:-?} execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
+  if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
+    failed=1
+    grep -E 'ERROR|Fatal error|panic|SUMMARY' "$log" | head -5 >&2 || true
+  fi
+done
+exit "$failed"
