@@ -27,6 +27,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // A library user's Logger can take the machine's diagnostics (MachineConfiguration.log(to:)).
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         .target(name: "CKVM"),
@@ -53,7 +55,8 @@ let package = Package(
         // The devices a machine offers: console, exit port, probe, the MSI-X test device.
         .target(name: "MachineDevices", dependencies: ["Devices", "KVM", "PCI", "Interrupts", "MSIX", "KVMMSIX", "Threads"]),
         // Machine assembly and the vCPU loop.
-        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "KVMMSIX", "MachineDevices", "Threads", "Platform", "TextFormat"]),
+        .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "KVMMSIX", "MachineDevices", "Threads", "Platform", "TextFormat",
+                                            .product(name: "Logging", package: "swift-log")]),
         // The guest conformance suite: manifest, runner, reports.
         .target(name: "GuestSuite", dependencies: ["VMM", "MachineDevices", "Threads", "TextFormat"]),
         .executableTarget(
@@ -78,7 +81,8 @@ let package = Package(
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
         .testTarget(name: "MachineDevicesTests", dependencies: ["MachineDevices"]),
         .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM"]),
-        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "MachineDevices", "GuestSuite", "MSIXReplay"]),
+        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "MachineDevices", "GuestSuite", "MSIXReplay",
+                                                    .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Logging
 import Memory
 import Platform
 import TextFormat
@@ -43,6 +44,13 @@ public struct MachineConfiguration: Sendable {
     public var log: @Sendable (String) -> Void = MachineConfiguration.standardError
 
     public init() {}
+
+    /// Sends the machine's diagnostics to `logger` (swift-log) instead of standard error: each
+    /// is one warning, with the machine's metadata if the logger has any. Messages a guest can
+    /// cause repeatedly are rate-limited before they get here.
+    public mutating func log(to logger: Logger) {
+        log = { message in logger.warning("\(message)") }
+    }
 
     /// Writes `line` and a newline to standard error.
     public static let standardError: @Sendable (String) -> Void = { line in

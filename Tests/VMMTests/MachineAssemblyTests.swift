@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Devices
+import Logging
 import Synchronization
 import Testing
 import TestSupport
@@ -113,6 +114,31 @@ import VMM
         #expect(try machine.ram.dirtyPages().isEmpty, "reading cleared the record; the guest has stopped")
         let plain = try Machine(quietConfiguration())
         #expect(throws: VMMError.self, "a slot without logging says so") { _ = try plain.ram.dirtyPages() }
+    }
+
+    /// A library user's swift-log Logger takes the machine's diagnostics.
+    @Test func diagnosticsGoToTheUsersLogger() throws {
+        final class Lines: Sendable { let list = Mutex<[String]>([]) }
+        struct Capture: LogHandler {
+            let lines: Lines
+            var metadata: Logger.Metadata = [:]
+            var logLevel: Logger.Level = .trace
+            subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+                get { metadata[key] }
+                set { metadata[key] = newValue }
+            }
+            func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
+                     file: String, function: String, line: UInt) {
+                lines.list.withLock { $0.append("\(level): \(message)") }
+            }
+        }
+        let lines = Lines()
+        var configuration = quietConfiguration()
+        configuration.log(to: Logger(label: "test") { _ in Capture(lines: lines) })
+        let machine = try Machine(configuration)
+        #expect(machine.portBus.read(0x1234, size: 1) == 0xFF)
+        let seen = lines.list.withLock { $0 }
+        #expect(seen.count == 1 && seen[0].hasPrefix("warning: ") && seen[0].contains("0x1234"), "\(seen)")
     }
 
     @Test func extraMemoryIsValidated() {
