@@ -24,8 +24,13 @@ while [ $# -gt 0 ]; do
 done
 ((${#targets[@]})) || targets=(fuzz-boot-loaders fuzz-pci-config fuzz-pc-devices fuzz-trace-replay)
 Scripts/build-guests.sh >/dev/null
-(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address 2>&1 | grep -E 'error' >&2) && exit 1
-bin="$(cd Fuzz && swift build -c release --sanitize=fuzzer --sanitize=address --show-bin-path)"
+# The coverage kinds are named explicitly: with Swift 6.3.1, --sanitize=fuzzer alone left
+# release (whole-module) builds uninstrumented now and then, and the runs below refuse a target
+# that reports no coverage.
+flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
+(cd Fuzz && swift package resolve >/dev/null)
+(cd Fuzz && swift build "${flags[@]}" 2>&1 | grep -E 'error' >&2) && exit 1
+bin="$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)"
 failed=0
 for target in "${targets[@]}"; do
   [ -x "$bin/$target" ] || { echo "fuzz: no target $target in Fuzz/" >&2; exit 64; }
@@ -46,6 +51,10 @@ for target in "${targets[@]}"; do
   cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
   found="$(find "$crashes" -type f | wc -l)"
   echo "fuzz: $target: ${runs:-?} execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
+  if [ -z "$cov" ]; then
+    echo "fuzz: $target reported no coverage: the build is not instrumented (try rm -rf Fuzz/.build)" >&2
+    failed=1
+  fi
   if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
     failed=1
     grep -E 'ERROR|Fatal error|panic|SUMMARY' "$log" | head -5 >&2 || true
