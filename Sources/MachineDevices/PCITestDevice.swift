@@ -71,10 +71,12 @@ public final class PCITestDevice: PCIDeviceModel {
         state.withLock { s in
             guard let current = s.current else { return 0 }
             if let attached = s.attached { _ = try? attached.events.consume() }
-            let header = Self.header(Self.tests[current], count: s.count)
+            let test = Self.tests[current]
             var value: UInt64 = 0
-            for i in 0..<min(size, 8) where offset + UInt64(i) < UInt64(header.count) {
-                value |= UInt64(header[Int(offset) + i]) << (8 * UInt64(i))
+            for i in 0..<min(size, 8) {
+                let (at, overflow) = offset.addingReportingOverflow(UInt64(i))
+                guard !overflow, let byte = Self.headerByte(test, count: s.count, at: at) else { break }
+                value |= UInt64(byte) << (8 * UInt64(i))
             }
             return value
         }
@@ -130,11 +132,20 @@ public final class PCITestDevice: PCIDeviceModel {
         s.attached = nil
     }
 
-    static func header(_ test: Test, count: UInt32) -> [UInt8] {
-        var b: [UInt8] = [0, 1, 0, 0]
-        for i in 0..<4 { b.append(UInt8(truncatingIfNeeded: test.offset >> (8 * UInt64(i)))) }
-        b += [test.data, 0, 0, 0]
-        for i in 0..<4 { b.append(UInt8(truncatingIfNeeded: count >> (8 * UInt32(i)))) }
-        return b + Array(test.name.utf8) + [0]
+    /// Byte `index` of a test's header, or nil past its name's NUL. Computed in place: reads
+    /// are on the exit path and allocate nothing.
+    static func headerByte(_ test: Test, count: UInt32, at index: UInt64) -> UInt8? {
+        switch index {
+        case 1: return 1  // width
+        case 4..<8: return UInt8(truncatingIfNeeded: test.offset >> (8 * (index - 4)))
+        case 8: return test.data
+        case 12..<16: return UInt8(truncatingIfNeeded: count >> UInt32(8 * (index - 12)))
+        case 0..<16: return 0
+        default:
+            let name = test.name.utf8
+            guard index - 16 <= UInt64(name.count) else { return nil }
+            let at = Int(index - 16)
+            return at == name.count ? 0 : name[name.index(name.startIndex, offsetBy: at)]
+        }
     }
 }

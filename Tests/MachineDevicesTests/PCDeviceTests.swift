@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import MachineDevices
+@testable import MachineDevices
 import Synchronization
 import Testing
 
@@ -82,5 +82,18 @@ import Testing
         let t1 = pm.read(offset: 8, size: 4)
         let ticks = (t1 &- t0) & 0xFFFF_FFFF
         #expect(ticks >= 7000 && ticks < 3_579_545, "2 ms at 3.58 MHz is about 7159 ticks, got \(ticks)")
+    }
+}
+
+@Suite struct PCITestDeviceHeaderTests {
+    @Test func theHeaderReadsAsQEMUsLayout() {
+        let test = PCITestDevice.tests[4]  // portio-wildcard-eventfd
+        let bytes = (0..<64).map { PCITestDevice.headerByte(test, count: 0x0102_0304, at: UInt64($0)) }
+        let name = Array("portio-wildcard-eventfd".utf8)
+        #expect(bytes[0..<16].map { $0! } == [0, 1, 0, 0, 132, 0, 0, 0, 0xCE, 0, 0, 0, 4, 3, 2, 1])
+        #expect(bytes[16..<(16 + name.count)].map { $0! } == name)
+        #expect(bytes[16 + name.count] == 0, "NUL-terminated")
+        #expect(bytes[(17 + name.count)...].allSatisfy { $0 == nil }, "nothing past the name")
+        #expect(PCITestDevice.headerByte(test, count: 0, at: .max) == nil)
     }
 }
