@@ -8,8 +8,9 @@ import Synchronization
 /// far as PC kernels and kvm-unit-tests use it: the time of day from the host's clock (BCD or
 /// binary, 12- or 24-hour, as register B says), register A's update-in-progress flag in the last
 /// 2 ms of each second, the alarm with its "don't care" values, register C's flags (cleared by
-/// reading), and the other 114 bytes as plain CMOS memory. The alarm raises IRQ 8 when AIE is
-/// set, and `nextAlarm` tells a sleeping machine when the alarm will wake it.
+/// reading), and the other 114 bytes as plain CMOS memory. The alarm is checked whenever the
+/// guest accesses the clock (there is no timer thread): a match raises IRQ 8 when AIE is set.
+/// `nextAlarm` tells a sleeping machine when the alarm will wake it.
 public final class RealTimeClock: BusDevice {
     public static let portCount: UInt64 = 2
     // Register indexes and bits.
@@ -85,7 +86,7 @@ public final class RealTimeClock: BusDevice {
         }
     }
 
-    /// Marks the alarm as fired at `second` (a sleeping machine woken by it): register C's flags.
+    /// Marks the alarm as fired (a sleeping machine woken by it): register C's flags.
     public func alarmFired() {
         state.withLock { s in s.memory[Self.registerC] |= Self.alarmFlag | Self.interruptFlag }
     }
@@ -98,11 +99,11 @@ public final class RealTimeClock: BusDevice {
     }
 
     private func matches(_ s: State, at second: Int) -> Bool {
-        let fields = [(Self.secondsAlarm, 0), (Self.minutesAlarm, 2), (Self.hoursAlarm, 4)]
-        return fields.allSatisfy { alarm, field in
+        func field(_ alarm: Int, _ field: Int) -> Bool {
             let want = s.memory[alarm]
             return want & Self.dontCare == Self.dontCare || want == time(s, field: field, at: second)
         }
+        return field(Self.secondsAlarm, 0) && field(Self.minutesAlarm, 2) && field(Self.hoursAlarm, 4)
     }
 
     /// Time field `field` (0 seconds, 2 minutes, 4 hours, 6 weekday, 7 day, 8 month, 9 year) at
@@ -132,8 +133,9 @@ public final class RealTimeClock: BusDevice {
         return encoded | (pm ? 0x80 : 0)
     }
 
-    /// The host's wall clock: whole seconds since the epoch and microseconds into the second.
-    static func now() -> (seconds: Int, fraction: Int) {
+    /// The host's wall clock, the clock's time base: whole seconds since the epoch and
+    /// microseconds into the second.
+    public static func now() -> (seconds: Int, fraction: Int) {
         var t = timespec()
         clock_gettime(CLOCK_REALTIME, &t)
         return (Int(t.tv_sec), Int(t.tv_nsec / 1000))

@@ -151,8 +151,18 @@ public final class Machine: Sendable {
         testDevices = devices
         components = configuration.devices
         // The wake source is the pc devices' (set once they exist).
-        let wakeSource = Mutex<(@Sendable () -> Int?)?>(nil)
-        suspension = isPC ? Suspension(vcpuCount: layout.vcpuCount) { wakeSource.withLock { $0 }?() } : nil
+        let wakeSource = Mutex<PCMachine.Parts?>(nil)
+        suspension = !isPC ? nil : Suspension(
+            vcpuCount: layout.vcpuCount,
+            wakeTime: {
+                guard let parts = wakeSource.withLock({ $0 }), parts.power.rtcWakeEnabled else { return nil }
+                return parts.clock.nextAlarm()
+            },
+            woke: {
+                guard let parts = wakeSource.withLock({ $0 }) else { return }
+                parts.clock.alarmFired()
+                parts.power.wokeByRTC()
+            })
         let completion = self.completion
         let exit = ExitDevice { [weak self] value in
             if completion.finish(.guestExit(value: value)) { self?.kickAll() }
@@ -171,12 +181,7 @@ public final class Machine: Sendable {
                                                  suspension.request()
                                                  self?.kickAll()
                                              })
-            wakeSource.withLock { $0 = {
-                guard parts.power.rtcWakeEnabled, let second = parts.clock.nextAlarm() else { return nil }
-                parts.clock.alarmFired()
-                parts.power.wokeByRTC()
-                return second
-            } }
+            wakeSource.withLock { $0 = parts }
         }
         for component in components { try component.attach(to: assembly) }
     }

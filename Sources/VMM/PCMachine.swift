@@ -45,7 +45,7 @@ enum PCMachine {
     static let standardDevices: StandardDevices = [.exitPort]
 
     /// What the machine keeps of the pc devices: the clock and the PM registers S3 needs.
-    struct Parts {
+    struct Parts: Sendable {
         let clock: RealTimeClock
         let power: ACPIPowerManagement
     }

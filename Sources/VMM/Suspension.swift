@@ -1,3 +1,4 @@
+import MachineDevices
 import Synchronization
 import Threads
 
@@ -20,10 +21,13 @@ final class Suspension: Sendable {
     private let vcpuCount: Int
     /// When to wake (seconds since the epoch), asked once every vCPU has parked; nil: no wake event.
     private let wakeTime: @Sendable () -> Int?
+    /// Called once at the wake, before any vCPU runs (the wake event's status bits).
+    private let woke: @Sendable () -> Void
 
-    init(vcpuCount: Int, wakeTime: @escaping @Sendable () -> Int?) {
+    init(vcpuCount: Int, wakeTime: @escaping @Sendable () -> Int?, woke: @escaping @Sendable () -> Void) {
         self.vcpuCount = vcpuCount
         self.wakeTime = wakeTime
+        self.woke = woke
     }
 
     /// Cheap: read on the exit path.
@@ -51,7 +55,8 @@ final class Suspension: Sendable {
                         wakeAt = wakeTime()
                         asked = true
                     }
-                    if let wakeAt, RealTimeNow.seconds() >= wakeAt {
+                    if let wakeAt, RealTimeClock.now().seconds >= wakeAt {
+                        woke()
                         requested.store(false, ordering: .releasing)
                         monitor.broadcast()
                         break
@@ -61,18 +66,5 @@ final class Suspension: Sendable {
             }
             return true
         }
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// The host's wall clock in whole seconds (the RTC's time base).
-enum RealTimeNow {
-    static func seconds() -> Int {
-        var t = timespec()
-        clock_gettime(CLOCK_REALTIME, &t)
-        return Int(t.tv_sec)
     }
 }
