@@ -17,6 +17,7 @@ public enum BootError: Error, Equatable, CustomStringConvertible {
     case moduleDoesNotFit(module: String, size: Int, address: UInt64, ramSize: UInt64)
     case commandLineTooLong(length: Int, maximum: Int)
     case bootDataDoesNotFit(protocolName: String, bytes: Int)
+    case ramTooSmall(protocolName: String, ramSize: UInt64, minimum: UInt64)
 
     public var description: String {
         switch self {
@@ -46,6 +47,8 @@ public enum BootError: Error, Equatable, CustomStringConvertible {
             "command line of \(length) bytes is too long (at most \(maximum))"
         case let .bootDataDoesNotFit(p, bytes):
             "\(p) boot data of \(bytes) bytes does not fit below 640 KiB"
+        case let .ramTooSmall(p, ram, minimum):
+            "the \(p) boot protocol needs at least \(byteCount(minimum)) of RAM, not \(byteCount(ram))"
         }
     }
 }

@@ -56,6 +56,7 @@ public struct MultibootBootProtocol: BootProtocol {
 
     public func plan(_ request: BootRequest) throws -> BootPlan {
         let image = request.image, ram = request.layout.ramSize
+        try PCBootData.checkRAM(ram, protocolName: name)
         guard let header = Self.findHeader(in: image) else {
             throw BootError.protocolNotInImage(protocolName: name, image: request.name, lacks: "no Multiboot header in the first 8 KiB")
         }
@@ -94,7 +95,8 @@ public struct MultibootBootProtocol: BootProtocol {
             map.u32(range.type)
         }
         let mapAddress = try data.place(map.bytes)
-        let modules = try placeModules(request.modules, after: max(kernelEnd, PCBootData.highMemoryStart), ramSize: ram)
+        // The information structure's addresses are 32-bit: modules stay below 4 GiB.
+        let modules = try placeModules(request.modules, after: max(kernelEnd, PCBootData.highMemoryStart), ramSize: min(ram, 1 << 32))
         var list = LittleEndianWriter()
         for (module, placed) in zip(request.modules, modules) {
             list.u32(UInt32(placed.address))
@@ -109,7 +111,7 @@ public struct MultibootBootProtocol: BootProtocol {
         // flags: memory (0), command line (2), modules (3), memory map (6), boot loader name (9).
         fields.u32(1 << 0 | 1 << 2 | 1 << 3 | 1 << 6 | 1 << 9)
         fields.u32(UInt32(PCBootData.conventionalEnd / 1024))  // mem_lower, KiB from 0
-        fields.u32(UInt32((ram - PCBootData.highMemoryStart) / 1024))  // mem_upper, KiB from 1 MiB
+        fields.u32(UInt32(truncatingIfNeeded: (ram - PCBootData.highMemoryStart) / 1024))  // mem_upper, KiB from 1 MiB
         fields.u32(0)  // boot_device: none
         fields.u32(UInt32(commandLineAddress))
         fields.u32(UInt32(request.modules.count))

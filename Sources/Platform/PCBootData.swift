@@ -43,8 +43,28 @@ public struct PCBootData {
         public static let ram: UInt32 = 1, reserved: UInt32 = 2
     }
 
-    /// The memory map of a PC machine with `ramSize` bytes of RAM at 0: conventional memory,
-    /// the EBDA and BIOS area reserved, then RAM from 1 MiB.
+    /// The smallest RAM the PC protocols boot with: the low MiB and 1 MiB above it.
+    public static let minimumRAM: UInt64 = 2 << 20
+
+    /// Refuses a RAM size the PC boot data cannot describe.
+    public static func checkRAM(_ ramSize: UInt64, protocolName: String) throws(BootError) {
+        guard ramSize >= minimumRAM else { throw .ramTooSmall(protocolName: protocolName, ramSize: ramSize, minimum: minimumRAM) }
+    }
+
+    /// The memory map as fw_cfg's `etc/e820` file holds it: 20-byte little-endian entries of
+    /// base, length and type.
+    public static func e820Table(ramSize: UInt64) -> [UInt8] {
+        var table = LittleEndianWriter()
+        for range in memoryMap(ramSize: ramSize) {
+            table.u64(range.base)
+            table.u64(range.size)
+            table.u32(range.type)
+        }
+        return table.bytes
+    }
+
+    /// The memory map of a PC machine with `ramSize` (at least `minimumRAM`) bytes of RAM at 0:
+    /// conventional memory, the EBDA and BIOS area reserved, then RAM from 1 MiB.
     public static func memoryMap(ramSize: UInt64) -> [MemoryRange] {
         [
             MemoryRange(base: 0, size: conventionalEnd, type: MemoryRange.ram),
@@ -111,7 +131,8 @@ struct LittleEndianWriter {
     mutating func u64(_ value: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))) } }
 }
 
-/// Where the modules go: after the kernel, each page-aligned, all inside RAM.
+/// Where the modules go: after the kernel, each page-aligned, all below `ramSize` (which a
+/// protocol with 32-bit addresses caps at 4 GiB).
 func placeModules(_ modules: [BootModule], after kernelEnd: UInt64, ramSize: UInt64) throws(BootError) -> [(address: UInt64, write: BootPlan.Write)] {
     var next = (kernelEnd + 0xFFF) & ~0xFFF
     var placed: [(UInt64, BootPlan.Write)] = []

@@ -25,6 +25,7 @@ public struct PVHBootProtocol: BootProtocol {
 
     public func plan(_ request: BootRequest) throws -> BootPlan {
         let ram = request.layout.ramSize
+        try PCBootData.checkRAM(ram, protocolName: name)
         let elf = try ELFImage(bytes: request.image, name: request.name, accepting: .elf32OrElf64)
         guard let entry = Self.entryPoint(of: elf) else {
             throw BootError.protocolNotInImage(protocolName: name, image: request.name, lacks: "no XEN_ELFNOTE_PHYS32_ENTRY note")

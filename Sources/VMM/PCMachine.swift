@@ -71,10 +71,8 @@ enum PCMachine {
         let com1 = Serial16550(console: console) { high in irq(4, high) }
         try machine.portBus.register(com1, name: "COM1 (16550)", base: 0x3F8, size: 8)
         let layout = machine.layout
-        let e820 = PCBootData.memoryMap(ramSize: layout.ramSize).flatMap { range in
-            littleEndian(range.base, 8) + littleEndian(range.size, 8) + littleEndian(UInt64(range.type), 4)
-        }
-        let firmware = FirmwareConfig(ramSize: layout.ramSize, cpus: layout.vcpuCount, files: [("etc/e820", e820)])
+        let firmware = FirmwareConfig(ramSize: layout.ramSize, cpus: layout.vcpuCount,
+                                      files: [("etc/e820", PCBootData.e820Table(ramSize: layout.ramSize))])
         try machine.portBus.register(firmware, name: "fw_cfg", base: 0x510, size: FirmwareConfig.portCount)
         let memory = machine.memory
         if options.testDevice {
@@ -104,9 +102,5 @@ enum PCMachine {
     /// The ACPI tables of a pc machine with `layout`.
     static func acpiTables(for layout: MachineLayout) -> ACPITables {
         ACPITables(ACPITables.Machine(apicIDs: (0..<layout.vcpuCount).map { UInt32($0) }))
-    }
-
-    private static func littleEndian(_ value: UInt64, _ count: Int) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
     }
 }

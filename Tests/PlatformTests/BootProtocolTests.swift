@@ -185,6 +185,33 @@ func bootError(_ body: () throws -> Any) -> String {
     }
 }
 
+@Suite struct PCBootDataTests {
+    /// A library layout smaller than the PC protocols can describe is refused, not a trap.
+    @Test func tooLittleRAMIsRefusedByBothProtocols() {
+        var multiboot = ELF32Builder()
+        multiboot.payload = multibootHeader()
+        var pvh = ELF32Builder()
+        pvh.notes = ELF32Builder.pvhNote(entry: 0x10_0000)
+        var small = layout()
+        small.ramSize = 1 << 20
+        #expect(bootError { try MultibootBootProtocol().plan(BootRequest(image: multiboot.bytes(), name: "k", layout: small)) }
+            == "the multiboot boot protocol needs at least 2 MiB of RAM, not 1 MiB")
+        #expect(bootError { try PVHBootProtocol().plan(BootRequest(image: pvh.bytes(), name: "k", layout: small)) }
+            == "the pvh boot protocol needs at least 2 MiB of RAM, not 1 MiB")
+    }
+
+    @Test func theE820FileHoldsTheMemoryMap() {
+        let table = PCBootData.e820Table(ramSize: 64 << 20)
+        #expect(table.count == 4 * 20)
+        let m = PlannedMemory(BootPlan(protocolName: "t", writes: [.bytes(at: 0, table)], vcpus: []), size: 80)
+        let ranges = PCBootData.memoryMap(ramSize: 64 << 20)
+        for (index, range) in ranges.enumerated() {
+            let at = UInt64(index * 20)
+            #expect(m.u64(at) == range.base && m.u64(at + 8) == range.size && m.u32(at + 16) == range.type)
+        }
+    }
+}
+
 @Suite struct PVHTests {
     let pvh = PVHBootProtocol()
 
