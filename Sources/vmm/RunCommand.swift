@@ -20,7 +20,7 @@ struct RunCommand: ParsableCommand {
             A guest ends the run by writing a value V to port 0xF4: V = 0 passes (exit status 0); any other V
             fails with status (V << 1 | 1) & 0xFF, as QEMU's isa-debug-exit. A timeout exits with 124,
             a vCPU that stops on an exit it cannot go on from (e.g. an emulation failure) with 126,
-            a host-side error with 2.
+            a host-side error with 2, a guest that powers the pc machine off (ACPI S5) with 4.
             """
     )
 

@@ -37,9 +37,18 @@ import Testing
         #expect(tables.addresses["FACS"]! % 64 == 0)
     }
 
-    /// `iasl -d` reads each table back; the fields it prints are the machine's.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/iasl"), "iasl (acpica-tools) is not installed"))
-    func iaslReadsTheTablesBack() throws {
+    /// `iasl -d` reads each table back; the fields it prints are the machine's. Scripts/setup.sh
+    /// installs acpica-tools; without it the test says so and, in CI (VMM_REQUIRE_KVM=1, set by
+    /// .ci/run), fails rather than skip.
+    @Test func iaslReadsTheTablesBack() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/iasl") else {
+            if ProcessInfo.processInfo.environment["VMM_REQUIRE_KVM"] == "1" {
+                Issue.record("iasl is not installed (Debian's acpica-tools; Scripts/setup.sh installs it)")
+            } else {
+                print("ACPITablesTests: iasl is not installed; skipping its check (apt-get install acpica-tools)")
+            }
+            return
+        }
         let directory = NSTemporaryDirectory() + "vmm-acpi-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -100,3 +100,34 @@ import VMM
         }
     }
 }
+
+/// vmm-qemu as kvm-unit-tests' runner calls it: the probes it runs first, and a kernel's run
+/// whose status is QEMU's and whose standard error stays empty (the runner fails a pass that
+/// writes to it).
+@Suite(.enabled(if: kvmAvailable)) struct QEMUFrontEndProcessTests {
+    static let qemu = (vmmExecutable as NSString).deletingLastPathComponent + "/vmm-qemu"
+    static let common = ["--no-reboot", "-nodefaults", "-global", "kvm-pit.lost_tick_policy=discard", "-device", "pc-testdev",
+                         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x4", "-display", "none", "-serial", "stdio",
+                         "-device", "pci-testdev", "-machine", "accel=kvm"]
+
+    @Test func theRunnersProbesGetTheAnswersItLooksFor() {
+        let help = runProcess(Self.qemu, ["--help"])
+        #expect(help.status == 0 && help.output.hasPrefix("QEMU emulator version"))
+        let devices = runProcess(Self.qemu, ["-device", "?"])
+        #expect(devices.output.contains("name \"pc-testdev\"") && devices.output.contains("pci-testdev"))
+        let missing = runProcess(Self.qemu, Self.common + ["-kernel", "_NO_FILE_4Uhere_", "-smp", "1"])
+        #expect(missing.status == 1 && missing.output.contains("could not load kernel '_NO_FILE_4Uhere_'"), "\(missing.output)")
+        let refused = runProcess(Self.qemu, Self.common + ["-M", "q35", "-kernel", "_NO_FILE_4Uhere_"])
+        #expect(refused.status == 1 && !refused.output.contains("could not load kernel"), "an option refused first: \(refused.output)")
+    }
+
+    @Test func aPassingKernelExitsWithOneAndWritesNothingToStandardError() throws {
+        let module = try BootProtocolGuestTests.moduleFiles(1)[0]
+        let pass = runProcess(Self.qemu, Self.common + ["-kernel", guestDirectory + "/multiboot.elf", "-smp", "2", "-m", "64",
+                                                        "-append", "mb-check ram-mib=64 modules=1 pc-check cpus=2", "-initrd", module])
+        #expect(pass.status == 1, "isa-debug-exit 0 → (0 << 1) | 1: \(pass.output)")
+        #expect(pass.output.contains("PASS") && !pass.output.contains("vmm-qemu:"), "nothing of the VMM's own: \(pass.output)")
+        let fail = runProcess(Self.qemu, Self.common + ["-kernel", guestDirectory + "/multiboot.elf", "-append", "mb-check ram-mib=32 modules=0"])
+        #expect(fail.status == 3, "isa-debug-exit 1 → 3: \(fail.output)")
+    }
+}
