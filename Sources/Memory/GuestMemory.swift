@@ -85,7 +85,7 @@ public final class GuestMemory: Sendable {
         let page = address & ~0xFFF
         let base = try pointer(at: page, count: 4096)
         guard mprotect(base, 4096, PROT_NONE) == 0, mprotect(base, 4096, PROT_READ | PROT_WRITE) == 0 else {
-            throw GuestMemoryError.outOfBounds(address: page, count: 4096, ramSize: size)
+            throw GuestMemoryError.remapFailed(address: page, errno: errno)
         }
     }
 
@@ -100,6 +100,7 @@ public enum GuestMemoryError: Error, Equatable, CustomStringConvertible {
     case badSize(UInt64)
     case mapFailed(size: UInt64, errno: Int32)
     case outOfBounds(address: UInt64, count: UInt64, ramSize: UInt64)
+    case remapFailed(address: UInt64, errno: Int32)
 
     public var description: String {
         switch self {
@@ -107,6 +108,8 @@ public enum GuestMemoryError: Error, Equatable, CustomStringConvertible {
             "guest memory size \(size) bytes is not a positive multiple of 4 KiB"
         case let .mapFailed(size, errno):
             "cannot map \(size >> 20) MiB of guest memory: \(String(cString: ckvm_errno_name(errno)))"
+        case let .remapFailed(address, errno):
+            "cannot remap the guest page at \(hex(address)): \(String(cString: ckvm_errno_name(errno)))"
         case let .outOfBounds(address, count, ramSize):
             "guest access of \(count) bytes at \(hex(address)) is outside RAM (0x0…\(hex(ramSize)))"
         }
