@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(name: "vmm-bench", dependencies: ["VMM", "MachineDevices"]),
         // QEMU's command line (the part kvm-unit-tests uses) mapped onto a vmm pc machine.
         .target(name: "QEMUFrontEnd", dependencies: ["VMM", "Platform", "KVM", "TextFormat"]),
-        .executableTarget(name: "vmm-qemu", dependencies: ["QEMUFrontEnd", "VMM", "Platform"]),
+        .executableTarget(name: "vmm-qemu", dependencies: ["QEMUFrontEnd", "VMM", "Platform", "KVM"]),
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
         .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
@@ -80,8 +80,8 @@ let package = Package(
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
         .testTarget(name: "MachineDevicesTests", dependencies: ["MachineDevices"]),
-        .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM"]),
-        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "MachineDevices", "GuestSuite", "MSIXReplay",
+        .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM", "KVM"]),
+        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "KVM", "TextFormat", "MachineDevices", "GuestSuite", "MSIXReplay",
                                                     .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]

@@ -34,6 +34,7 @@ void main(void)
     CHECK(own != cmdline, "the command line does not start with the kernel's name");
     u32 ram_mib = cmdline_number(cmdline, "ram-mib", 0);
     u32 modules = cmdline_number(cmdline, "modules", 0);
+    u32 high_mib = cmdline_number(cmdline, "high-mib", 0);
     CHECK(ram_mib >= 2, "the command line lacks ram-mib=N");
 
     put("mem_lower="); put_dec(info->mem_lower); put(" mem_upper="); put_dec(info->mem_upper); put("\n");
@@ -49,7 +50,7 @@ void main(void)
             CHECK(mods[i].start >= mods[i - 1].end, "modules overlap");
     }
 
-    int low = 0, high = 0;
+    int low = 0, high = 0, above = 0;
     for (u32 at = info->mmap_addr; at < info->mmap_addr + info->mmap_length;) {
         const struct mb_mmap *e = (const struct mb_mmap *)at;
         put("mmap: "); put_hex(e->base); put(" "); put_hex(e->length); put(" type "); put_dec(e->type); put("\n");
@@ -60,12 +61,17 @@ void main(void)
             high = 1;
         if (e->type == 1)
             CHECK(e->base + e->length <= 0xA0000 || e->base >= 0x100000, "RAM listed in the legacy hole");
+        if (e->type == 1 && e->base >= 0x100000000ull) {
+            CHECK(e->base == 0x100000000ull && e->length == (u64)high_mib << 20, "RAM above 4 GiB is not the high-mib given");
+            above = 1;
+        }
         at += e->size + 4;
     }
     CHECK(low && high, "the memory map lacks conventional memory or the RAM above 1 MiB");
+    CHECK(above == (high_mib > 0), "the memory map lacks the RAM at 4 GiB, or has RAM there without high-mib");
     const char *loader = (const char *)info->boot_loader_name;
     put("boot loader: "); put(loader); put("\n");
     CHECK(str_eq(loader, "vmm"), "the boot loader name is not 'vmm'");
-    check_pc_machine(cmdline, ram_mib);
+    check_pc_machine(cmdline, ram_mib + high_mib);
     pass();
 }

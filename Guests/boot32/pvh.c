@@ -41,6 +41,7 @@ void main(void)
     CHECK(starts_with(cmdline, "pvh-check "), "the command line is not the one given (PVH passes it as is)");
     u32 ram_mib = cmdline_number(cmdline, "ram-mib", 0);
     u32 modules = cmdline_number(cmdline, "modules", 0);
+    u32 high_mib = cmdline_number(cmdline, "high-mib", 0);
     CHECK(ram_mib >= 2, "the command line lacks ram-mib=N");
 
     CHECK(info->nr_modules == modules, "nr_modules differs from the modules given");
@@ -53,7 +54,7 @@ void main(void)
 
     CHECK(info->memmap_paddr != 0 && info->memmap_entries > 0, "no memory map");
     const struct memmap_entry *map = (const struct memmap_entry *)(u32)info->memmap_paddr;
-    int low = 0, high = 0;
+    int low = 0, high = 0, above = 0;
     for (u32 i = 0; i < info->memmap_entries; i++) {
         put("memmap: "); put_hex(map[i].addr); put(" "); put_hex(map[i].size); put(" type "); put_dec(map[i].type); put("\n");
         if (map[i].addr == 0 && map[i].size == 0x9FC00 && map[i].type == 1)
@@ -62,8 +63,13 @@ void main(void)
             high = 1;
         if (map[i].type == 1)
             CHECK(map[i].addr + map[i].size <= 0xA0000 || map[i].addr >= 0x100000, "RAM listed in the legacy hole");
+        if (map[i].type == 1 && map[i].addr >= 0x100000000ull) {
+            CHECK(map[i].addr == 0x100000000ull && map[i].size == (u64)high_mib << 20, "RAM above 4 GiB is not the high-mib given");
+            above = 1;
+        }
     }
     CHECK(low && high, "the memory map lacks conventional memory or the RAM above 1 MiB");
+    CHECK(above == (high_mib > 0), "the memory map lacks the RAM at 4 GiB, or has RAM there without high-mib");
 
     put("rsdp: "); put_hex(info->rsdp_paddr); put("\n");
     if (info->rsdp_paddr) {
@@ -76,6 +82,6 @@ void main(void)
     } else {
         CHECK(find(cmdline, "rsdp=none") != 0, "rsdp_paddr is 0 but the machine has ACPI tables");
     }
-    check_pc_machine(cmdline, ram_mib);
+    check_pc_machine(cmdline, ram_mib + high_mib);
     pass();
 }

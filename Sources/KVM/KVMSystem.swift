@@ -58,4 +58,6 @@ public struct KVMCapability: RawRepresentable, Sendable, CustomStringConvertible
     public static let ioeventfd = KVMCapability(KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD")
     public static let immediateExit = KVMCapability(KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT")
     public static let readOnlyMemory = KVMCapability(KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM")
+    /// Its value is the set of `KVMVirtualMachine.GuestOwnedExits` this KVM can disable.
+    public static let disableExits = KVMCapability(KVM_CAP_X86_DISABLE_EXITS, "KVM_CAP_X86_DISABLE_EXITS")
 }

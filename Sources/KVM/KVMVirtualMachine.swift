@@ -112,6 +112,26 @@ public final class KVMVirtualMachine: Sendable {
         return (ckvm_pic_base(&state), ckvm_pic_imr(&state))
     }
 
+    /// Instructions whose exits KVM can leave to the guest (KVM_CAP_X86_DISABLE_EXITS): the
+    /// guest then idles or spins on the host CPU itself, as QEMU's `-overcommit cpu-pm=on` has it.
+    public struct GuestOwnedExits: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        public static let mwait = GuestOwnedExits(rawValue: UInt32(KVM_X86_DISABLE_EXITS_MWAIT))
+        public static let hlt = GuestOwnedExits(rawValue: UInt32(KVM_X86_DISABLE_EXITS_HLT))
+        public static let pause = GuestOwnedExits(rawValue: UInt32(KVM_X86_DISABLE_EXITS_PAUSE))
+        public static let cstate = GuestOwnedExits(rawValue: UInt32(KVM_X86_DISABLE_EXITS_CSTATE))
+    }
+
+    /// Stops KVM intercepting `exits` (KVM_ENABLE_CAP of KVM_CAP_X86_DISABLE_EXITS). Must precede
+    /// vCPU creation; KVM refuses a set it cannot disable (see `KVMSystem.check(.disableExits)`).
+    public func disableExits(_ exits: GuestOwnedExits) throws {
+        var cap = kvm_enable_cap()
+        cap.cap = UInt32(KVM_CAP_X86_DISABLE_EXITS)
+        cap.args.0 = UInt64(exits.rawValue)
+        _ = try checkedIoctl(fd.rawValue, CKVM_ENABLE_CAP, "KVM_ENABLE_CAP", "KVM_CAP_X86_DISABLE_EXITS \(hex(UInt64(exits.rawValue)))", &cap)
+    }
+
     /// Creates vCPU `id` (KVM_CREATE_VCPU) and maps its `kvm_run` area.
     public func createVCPU(id: Int) throws -> KVMVCPU {
         let raw = try checkedIoctl(fd.rawValue, CKVM_CREATE_VCPU, "KVM_CREATE_VCPU", "for vCPU \(id)", value: UInt(id))

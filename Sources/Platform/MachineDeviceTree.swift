@@ -6,6 +6,7 @@ import DeviceTree
 /// ```
 /// /                              #address-cells 2, #size-cells 2, compatible, model
 /// ├── memory@0                   RAM 0 … ramSize
+/// ├── memory@100000000           high RAM, only when highRAMSize > 0
 /// ├── cpus                       #address-cells 1, #size-cells 0
 /// │   └── cpu@N                  reg = APIC ID = N
 /// ├── chosen                     bootargs, stdout-path → the console
@@ -145,6 +146,12 @@ public func makeDeviceTree(
         try root.node("memory@0") { memory throws(DeviceTreeError) in
             try memory.property("device_type", string: "memory")
             try memory.reg(address: 0, size: layout.ramSize)
+        }
+        if let high = layout.highRAMRegion {
+            try root.node("memory@\(String(high.base, radix: 16))") { memory throws(DeviceTreeError) in
+                try memory.property("device_type", string: "memory")
+                try memory.reg(address: high.base, size: high.size)
+            }
         }
         try writeCPUs(into: &root, layout: layout)
         try root.node("chosen") { chosen throws(DeviceTreeError) in

@@ -16,13 +16,25 @@
 ///  tssBase     │ KVM TSS + identity map   │  0xFFFB_D000, 4 pages (Intel VMX needs them)
 ///  ioapicBase  │ IOAPIC                   │  0xFEC0_0000 (fixed: KVM's in-kernel IOAPIC)
 ///  lapicBase   │ LAPIC                    │  0xFEE0_0000 (fixed: the architectural default)
-///  0x1_0000_0000 (identity mapping ends)
+///  0x1_0000_0000 ┌──────────────────────────┐  (identity mapping ends)
+///              │ high RAM (highRAMSize)   │  optional: RAM that does not fit below the window
+///              └──────────────────────────┘
 /// ```
 /// What is a `var` is programmed into the machine as given; what KVM fixes is a `let`.
 /// `memoryRegions` and `portRegions` list every range, so one check can refuse any overlap.
 public struct MachineLayout: Sendable, Equatable {
     /// Bytes of guest RAM, starting at guest-physical 0.
     public var ramSize: UInt64 = 64 << 20
+    /// Bytes of guest RAM above 4 GiB, at `highRAMBase` (0: none). A machine with more RAM
+    /// than fits below the PCI window has the rest here, as PCs do.
+    public var highRAMSize: UInt64 = 0
+    /// Where high RAM starts: the first byte above the 32-bit address space.
+    public static let highRAMBase: UInt64 = 1 << 32
+    /// All the guest's RAM, below and above 4 GiB (saturating: a layout that validates never overflows).
+    public var totalRAM: UInt64 {
+        let (sum, overflow) = ramSize.addingReportingOverflow(highRAMSize)
+        return overflow ? .max : sum
+    }
     /// Number of vCPUs; vCPU i has APIC ID i.
     public var vcpuCount: Int = 1
     /// Base and size of the PCI 32-bit memory window from which BARs are assigned.
@@ -72,7 +84,7 @@ public struct MachineLayout: Sendable, Equatable {
         }
     }
 
-    /// Every guest-physical range the machine uses, RAM first.
+    /// Every guest-physical range the machine uses below 4 GiB, RAM first.
     public var memoryRegions: [Region] {
         [
             Region("RAM", 0, ramSize), Region("PCI MMIO window", mmioWindowBase, mmioWindowSize),
@@ -80,6 +92,11 @@ public struct MachineLayout: Sendable, Equatable {
             Region("KVM TSS", tssBase, Self.tssSize),
             Region("IOAPIC", ioapicBase, Self.interruptControllerSize), Region("LAPIC", lapicBase, Self.interruptControllerSize),
         ]
+    }
+
+    /// High RAM as a region (nil when there is none); it lies above the 32-bit space `memoryRegions` covers.
+    public var highRAMRegion: Region? {
+        highRAMSize > 0 ? Region("high RAM", Self.highRAMBase, highRAMSize) : nil
     }
 
     /// Every port range the machine uses (sizes as the device tree describes them).

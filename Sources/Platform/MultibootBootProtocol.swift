@@ -88,7 +88,7 @@ public struct MultibootBootProtocol: BootProtocol {
         let commandLineAddress = try data.placeString(commandLine)
         let loaderName = try data.placeString("vmm")
         var map = LittleEndianWriter()
-        for range in PCBootData.memoryMap(ramSize: ram) {
+        for range in PCBootData.memoryMap(ramSize: ram, highRAMSize: request.layout.highRAMSize) {
             map.u32(20)  // the size of the entry after this field
             map.u64(range.base)
             map.u64(range.size)

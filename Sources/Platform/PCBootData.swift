@@ -53,9 +53,9 @@ public struct PCBootData {
 
     /// The memory map as fw_cfg's `etc/e820` file holds it: 20-byte little-endian entries of
     /// base, length and type.
-    public static func e820Table(ramSize: UInt64) -> [UInt8] {
+    public static func e820Table(ramSize: UInt64, highRAMSize: UInt64 = 0) -> [UInt8] {
         var table = LittleEndianWriter()
-        for range in memoryMap(ramSize: ramSize) {
+        for range in memoryMap(ramSize: ramSize, highRAMSize: highRAMSize) {
             table.u64(range.base)
             table.u64(range.size)
             table.u32(range.type)
@@ -64,14 +64,16 @@ public struct PCBootData {
     }
 
     /// The memory map of a PC machine with `ramSize` (at least `minimumRAM`) bytes of RAM at 0:
-    /// conventional memory, the EBDA and BIOS area reserved, then RAM from 1 MiB.
-    public static func memoryMap(ramSize: UInt64) -> [MemoryRange] {
-        [
+    /// conventional memory, the EBDA and BIOS area reserved, then RAM from 1 MiB, and
+    /// `highRAMSize` bytes at 4 GiB when there are any.
+    public static func memoryMap(ramSize: UInt64, highRAMSize: UInt64 = 0) -> [MemoryRange] {
+        let high = highRAMSize > 0 ? [MemoryRange(base: MachineLayout.highRAMBase, size: highRAMSize, type: MemoryRange.ram)] : []
+        return [
             MemoryRange(base: 0, size: conventionalEnd, type: MemoryRange.ram),
             MemoryRange(base: conventionalEnd, size: 0xA_0000 - conventionalEnd, type: MemoryRange.reserved),
             MemoryRange(base: biosAreaStart, size: highMemoryStart - biosAreaStart, type: MemoryRange.reserved),
             MemoryRange(base: highMemoryStart, size: ramSize - highMemoryStart, type: MemoryRange.ram),
-        ]
+        ] + high
     }
 
     /// The flat GDT the protected-mode entry's segments come from.

@@ -39,7 +39,7 @@ public struct PVHBootProtocol: BootProtocol {
         var data = PCBootData(protocolName: name)
         let startInfo = try data.reserve(56, alignment: 8)
         let commandLine = try data.placeString(request.layout.commandLine)
-        let ranges = PCBootData.memoryMap(ramSize: ram)
+        let ranges = PCBootData.memoryMap(ramSize: ram, highRAMSize: request.layout.highRAMSize)
         var map = LittleEndianWriter()
         for range in ranges {
             map.u64(range.base)

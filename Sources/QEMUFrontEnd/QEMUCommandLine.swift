@@ -6,10 +6,11 @@ import TextFormat
 ///
 /// Accepted (each also with two dashes): `-nodefaults`, `-no-reboot`, `-display none`,
 /// `-nographic`, `-serial stdio|none|null`, `-machine`/`-M` (`pc`, `accel=kvm`, `pit=on|off`),
-/// `-enable-kvm`, `-accel kvm`, `-cpu MODEL[,+feature,-feature,vendor=…,host-phys-bits]`, `-smp N[,cpus=N]`,
+/// `-enable-kvm`, `-accel kvm`, `-cpu MODEL[,+feature,-feature,vendor=…,host-phys-bits]` (MODEL: qemu64, kvm64,
+/// max, host, Opteron_G1, Skylake-Server), `-smp N[,cpus=N]`,
 /// `-m SIZE`, `-kernel FILE`, `-initrd FILE[,FILE…]`, `-append TEXT`, `-device pc-testdev`,
 /// `-device pci-testdev`, `-device isa-debug-exit[,iobase=…,iosize=…]`, `-device ?|help`,
-/// `-global kvm-pit.lost_tick_policy=discard|delay`, `-h`/`--help`, `-version`.
+/// `-global kvm-pit.lost_tick_policy=discard|delay`, `-overcommit cpu-pm=on|off`, `-h`/`--help`, `-version`.
 public struct QEMUCommandLine: Sendable, Equatable {
     public var kernel: String?
     public var initrds: [String] = []
@@ -25,6 +26,8 @@ public struct QEMUCommandLine: Sendable, Equatable {
     public var debugExit: (base: UInt16, size: UInt16)?
     public var pit = true
     public var pitReinjection = true
+    /// `-overcommit cpu-pm=on`: HLT, PAUSE, MWAIT and C-state exits go to the guest where KVM can.
+    public var cpuPM = false
     /// What to do instead of running a guest.
     public var action: Action = .run
 
@@ -32,7 +35,7 @@ public struct QEMUCommandLine: Sendable, Equatable {
         case run, help, version, listDevices
     }
 
-    /// `-cpu`: the model is accepted (KVM's supported CPUID is the base), the features change it.
+    /// `-cpu`: the model (KVM's supported CPUID, or a named model made of it) and the features that change it.
     public struct CPUModel: Sendable, Equatable {
         public var model = "qemu64"
         public var enabled: [String] = []
@@ -51,7 +54,7 @@ public struct QEMUCommandLine: Sendable, Equatable {
         a.kernel == b.kernel && a.initrds == b.initrds && a.append == b.append && a.memoryMiB == b.memoryMiB && a.cpus == b.cpus
             && a.cpu == b.cpu && a.serialToStdout == b.serialToStdout && a.noReboot == b.noReboot && a.testDevice == b.testDevice
             && a.pciTestDevice == b.pciTestDevice && a.debugExit?.base == b.debugExit?.base && a.debugExit?.size == b.debugExit?.size
-            && a.pit == b.pit && a.pitReinjection == b.pitReinjection && a.action == b.action
+            && a.pit == b.pit && a.pitReinjection == b.pitReinjection && a.cpuPM == b.cpuPM && a.action == b.action
     }
 
     /// The devices `-device ?` lists, in QEMU's format (kvm-unit-tests greps for `"pc-testdev"`).
@@ -61,8 +64,10 @@ public struct QEMUCommandLine: Sendable, Equatable {
         name "pci-testdev", bus PCI, desc "PCI Test Device"
         """
 
-    /// The largest `-m` the pc machine takes: RAM ends below the PCI window at 3 GiB.
-    public static let maximumMemoryMiB: UInt64 = 3072
+    /// RAM below 4 GiB ends at the PCI window (3 GiB); the rest is placed from 4 GiB up, as on a PC.
+    public static let lowMemoryLimitMiB: UInt64 = 3072
+    /// The largest `-m` taken: 1 TiB, what 40 physical address bits reach.
+    public static let maximumMemoryMiB: UInt64 = 1 << 20
 
     public init() {}
 
@@ -104,6 +109,14 @@ public struct QEMUCommandLine: Sendable, Equatable {
             case "-initrd": initrds += try value(option).split(separator: ",").map(String.init)
             case "-append": append = try value(option)
             case "-device": try device(try value(option))
+            case "-overcommit":
+                for part in try value(option).split(separator: ",").map(String.init) {
+                    switch part {
+                    case "cpu-pm=on": cpuPM = true
+                    case "cpu-pm=off", "mem-lock=off": break
+                    default: throw .unsupportedValue(option, part)
+                    }
+                }
             case "-global":
                 let v = try value(option)
                 switch v {
@@ -134,7 +147,8 @@ public struct QEMUCommandLine: Sendable, Equatable {
         "svm": (0x8000_0001, 0, "c", 2), "rdtscp": (0x8000_0001, 0, "d", 27), "npt": (0x8000_000A, 0, "d", 0),
         "skinit": (0x8000_0001, 0, "c", 12),
     ]
-    static let cpuModels: Set<String> = ["qemu64", "max", "host", "kvm64"]
+    /// Models `-cpu` takes: KVM's CPUID as it is, or a named model (`NamedCPUModel.all`).
+    static let cpuModels: Set<String> = Set(["qemu64", "max", "host", "kvm64"]).union(NamedCPUModel.all.keys)
 
     private mutating func cpuModel(_ text: String) throws(QEMUCommandLineError) {
         let parts = text.split(separator: ",").map(String.init)

@@ -6,10 +6,15 @@ extension QEMUCommandLine {
     /// The `vmm` pc machine this command line describes. With `log` nil the VMM's diagnostics
     /// are dropped: kvm-unit-tests' harness turns a pass into a failure when standard error has
     /// a line that is not a warning.
-    public func configuration(log: (@Sendable (String) -> Void)? = nil) -> MachineConfiguration {
+    ///
+    /// `guestOwnableExits` is what KVM can leave to the guest (KVM_CAP_X86_DISABLE_EXITS);
+    /// with `-overcommit cpu-pm=on` the machine leaves it all, as QEMU does.
+    public func configuration(log: (@Sendable (String) -> Void)? = nil,
+                              guestOwnableExits: KVMVirtualMachine.GuestOwnedExits = []) -> MachineConfiguration {
         var c = MachineConfiguration()
         c.machine = .pc
-        c.layout.ramSize = memoryMiB << 20
+        c.layout.ramSize = min(memoryMiB, Self.lowMemoryLimitMiB) << 20
+        c.layout.highRAMSize = (memoryMiB - min(memoryMiB, Self.lowMemoryLimitMiB)) << 20
         c.layout.vcpuCount = cpus
         c.layout.commandLine = append
         c.testDevices = 0
@@ -25,6 +30,7 @@ extension QEMUCommandLine {
             c.standardDevices = []
         }
         c.cpuid = QEMUCPUID(model: cpu)
+        if cpuPM { c.guestOwnedExits = guestOwnableExits.intersection([.mwait, .hlt, .pause, .cstate]) }
         c.log = log ?? { _ in }
         return c
     }
@@ -53,12 +59,15 @@ extension QEMUCommandLine {
         -kernel FILE        a Multiboot or PVH kernel
         -initrd FILE[,...]  modules handed to the kernel
         -append TEXT        the kernel command line
-        -m SIZE             RAM in MiB, or with M or G (default 128, at most 3072)
+        -m SIZE             RAM in MiB, or with M or G (default 128, at most 1T);
+                            RAM past 3 GiB is placed from 4 GiB up
         -smp N              vCPUs (default 1)
-        -cpu MODEL[,+f,-f]  qemu64, kvm64, max or host, with features on or off
+        -cpu MODEL[,+f,-f]  qemu64, kvm64, max, host, Opteron_G1 or Skylake-Server,
+                            with features on or off, vendor=NAME
         -machine pc,accel=kvm,pit=on|off
         -device pc-testdev | pci-testdev | isa-debug-exit[,iobase=N,iosize=N] | ?
         -global kvm-pit.lost_tick_policy=discard|delay
+        -overcommit cpu-pm=on  HLT, PAUSE, MWAIT run in the guest (where KVM can)
         -serial stdio|none  -display none  -nographic  -nodefaults  -no-reboot  -enable-kvm
         -version            -h, --help
 
@@ -67,9 +76,9 @@ extension QEMUCommandLine {
         """
 }
 
-/// `-cpu`: KVM's supported CPUID with the APIC IDs set, minus the features named with "-",
-/// and with the vendor given. A "+" feature stays as KVM has it (QEMU drops one the host
-/// lacks, with a warning).
+/// `-cpu`: KVM's supported CPUID with the APIC IDs set, made into the named model's (see
+/// `NamedCPUModel`) for a named one, minus the features named with "-", plus those named with
+/// "+" that KVM has (QEMU drops one the host lacks, with a warning), and with the vendor given.
 public struct QEMUCPUID: CPUIDPolicy {
     public let model: QEMUCommandLine.CPUModel
 
@@ -79,14 +88,13 @@ public struct QEMUCPUID: CPUIDPolicy {
 
     public func adjust(_ entry: inout CPUIDEntry, vcpu: Int) {
         StandardCPUID().adjust(&entry, vcpu: vcpu)
-        for name in model.disabled {
-            guard let f = QEMUCommandLine.cpuFeatures[name], f.leaf == entry.function, f.subleaf == entry.index else { continue }
-            let mask = ~(UInt32(1) << f.bit)
-            switch f.register {
-            case "a": entry.eax &= mask
-            case "b": entry.ebx &= mask
-            case "c": entry.ecx &= mask
-            default: entry.edx &= mask
+        let kvm = entry
+        NamedCPUModel.all[model.model]?.apply(to: &entry)
+        for (names, on) in [(model.enabled, true), (model.disabled, false)] {
+            for name in names {
+                guard let f = QEMUCommandLine.cpuFeatures[name], f.leaf == entry.function, f.subleaf == entry.index else { continue }
+                let bit = UInt32(1) << f.bit
+                entry[f.register] = on ? entry[f.register] | (kvm[f.register] & bit) : entry[f.register] & ~bit
             }
         }
         if let vendor = model.vendor, entry.function == 0 {

@@ -9,6 +9,7 @@ import MachineDevices
 import Memory
 import PCI
 import Platform
+import TextFormat
 import Synchronization
 import Threads
 
@@ -32,6 +33,8 @@ public final class Machine: Sendable {
     public let ram: MemorySlot
     /// `configuration.extraMemory`, mapped, in order (slots 1, 2, …).
     public let extraMemory: [MemorySlot]
+    /// RAM above 4 GiB (`layout.highRAMSize`), in the slot after the extra regions; nil without it.
+    public let highRAM: MemorySlot?
     public let vcpus: [KVMVCPU]
     public let portBus: Bus
     public let mmioBus: Bus
@@ -106,8 +109,21 @@ public final class Machine: Sendable {
             return try MemorySlot(name: region.name, slot: UInt32(index + 1), guestBase: region.base, memory: mapping,
                                   readOnly: readOnly, logsDirtyPages: region.logDirtyPages, vm: vm)
         }
+        highRAM = try layout.highRAMRegion.map { region in
+            try MemorySlot(name: region.name, slot: UInt32(configuration.extraMemory.count + 1), guestBase: region.base,
+                           memory: try GuestMemory(size: region.size), readOnly: false,
+                           logsDirtyPages: configuration.logDirtyRAM, vm: vm)
+        }
         try vm.setTSSAddress(layout.tssBase)
         try vm.createIRQChip()
+        if !configuration.guestOwnedExits.isEmpty {
+            let possible = KVMVirtualMachine.GuestOwnedExits(rawValue: UInt32(truncatingIfNeeded: kvm.check(.disableExits)))
+            guard possible.isSuperset(of: configuration.guestOwnedExits) else {
+                throw VMMError.layout("this KVM cannot leave exits \(hex(configuration.guestOwnedExits.rawValue)) to the guest "
+                    + "(\(KVMCapability.disableExits) allows \(hex(possible.rawValue)))")
+            }
+            try vm.disableExits(configuration.guestOwnedExits)
+        }
 
         let cpuid = try kvm.supportedCPUID()
         vcpus = try (0..<layout.vcpuCount).map { index in

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import KVM
 import Logging
 import Memory
 import Platform
@@ -28,6 +29,9 @@ public struct MachineConfiguration: Sendable {
     public var testDevices = 1
     /// MSI-X vectors of each test device (1…2048).
     public var msixVectors = 16
+    /// Exits KVM leaves to the guest (HLT, PAUSE, MWAIT, C-states: the guest idles on the host
+    /// CPU itself, as with QEMU's `-overcommit cpu-pm=on`); building fails if KVM cannot.
+    public var guestOwnedExits: KVMVirtualMachine.GuestOwnedExits = []
     /// Echo the guest's console output to standard output.
     public var echoConsole = true
     /// What each vCPU's CPUID reports (default: KVM's values with the APIC IDs set).
@@ -72,6 +76,7 @@ public struct MachineConfiguration: Sendable {
         guard ram % (2 << 20) == 0 else { throw .memoryNotAligned(ram) }
         let limit = layout.memoryRegions.dropFirst().map(\.base).min() ?? 0
         guard ram <= limit else { throw .memoryTooLarge(requested: ram, limit: limit) }
+        guard layout.highRAMSize % (2 << 20) == 0 else { throw .memoryNotAligned(layout.highRAMSize) }
         try Self.checkDisjoint(layout.memoryRegions, space: "guest-physical", end: 1 << 32, endName: "must lie below 4 GiB")
         try Self.checkDisjoint(layout.portRegions, space: "port", end: 1 << 16, endName: "must lie below port 0x10000")
         try checkExtraMemory()
@@ -97,7 +102,7 @@ public struct MachineConfiguration: Sendable {
                 throw .layout("\(name) is smaller than its \(contents.count) bytes of contents")
             }
         }
-        let all = layout.memoryRegions + extraMemory.map { MachineLayout.Region("memory \($0.name)", $0.base, $0.size) }
+        let all = layout.memoryRegions + [layout.highRAMRegion].compactMap { $0 } + extraMemory.map { MachineLayout.Region("memory \($0.name)", $0.base, $0.size) }
         try Self.checkDisjoint(all, space: "guest-physical", end: 1 << 46, endName: "must lie below 64 TiB (46 address bits)")
     }
 

@@ -71,8 +71,8 @@ enum PCMachine {
         let com1 = Serial16550(console: console) { high in irq(4, high) }
         try machine.portBus.register(com1, name: "COM1 (16550)", base: 0x3F8, size: 8)
         let layout = machine.layout
-        let firmware = FirmwareConfig(ramSize: layout.ramSize, cpus: layout.vcpuCount,
-                                      files: [("etc/e820", PCBootData.e820Table(ramSize: layout.ramSize))])
+        let firmware = FirmwareConfig(ramSize: layout.totalRAM, cpus: layout.vcpuCount,
+                                      files: [("etc/e820", PCBootData.e820Table(ramSize: layout.ramSize, highRAMSize: layout.highRAMSize))])
         try machine.portBus.register(firmware, name: "fw_cfg", base: 0x510, size: FirmwareConfig.portCount)
         let memory = machine.memory
         if options.testDevice {

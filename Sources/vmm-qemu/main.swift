@@ -3,6 +3,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import KVM
 import Platform
 import QEMUFrontEnd
 import VMM
@@ -35,7 +36,9 @@ case .run:
 }
 
 let debug = getenv("VMM_QEMU_DEBUG") != nil
-let configuration = commandLine.configuration(log: debug ? MachineConfiguration.standardError : nil)
+// What KVM can leave to the guest, asked only when -overcommit cpu-pm=on wants it.
+let ownable = commandLine.cpuPM ? (try? KVMSystem()).map { KVMVirtualMachine.GuestOwnedExits(rawValue: UInt32($0.check(.disableExits))) } : nil
+let configuration = commandLine.configuration(log: debug ? MachineConfiguration.standardError : nil, guestOwnableExits: ownable ?? [])
 do {
     try configuration.validate()
 } catch {

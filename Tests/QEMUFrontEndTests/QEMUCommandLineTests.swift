@@ -33,14 +33,33 @@ import VMM
         #expect(QEMUCommandLine.deviceList.contains("\"pc-testdev\"") && QEMUCommandLine.deviceList.contains("pci-testdev"))
     }
 
+    @Test func ramPastThreeGiBIsPlacedFromFourGiB() throws {
+        let c = try QEMUCommandLine(["-m", "4g"]).configuration()
+        #expect(c.layout.ramSize == 3 << 30 && c.layout.highRAMSize == 1 << 30 && c.layout.totalRAM == 4 << 30)
+        try c.validate()
+        let small = try QEMUCommandLine(["-m", "3072"]).configuration()
+        #expect(small.layout.ramSize == 3 << 30 && small.layout.highRAMSize == 0)
+    }
+
+    /// `-overcommit cpu-pm=on` leaves to the guest every exit KVM can leave, and no other.
+    @Test func cpuPMLeavesWhatKVMCanToTheGuest() throws {
+        let line = try QEMUCommandLine(["-overcommit", "cpu-pm=on", "-m", "64"])
+        #expect(line.cpuPM)
+        #expect(line.configuration(guestOwnableExits: [.hlt, .pause]).guestOwnedExits == [.hlt, .pause])
+        #expect(line.configuration().guestOwnedExits == [])
+        #expect(try QEMUCommandLine(["-m", "64"]).configuration(guestOwnableExits: [.hlt]).guestOwnedExits == [])
+    }
+
     /// Anything else is refused with one line naming the option: the harness then skips the test.
     @Test(arguments: [
         (["-device", "hyperv-testdev"], "-device hyperv-testdev: unsupported value"),
         (["-M", "q35,kernel-irqchip=split"], "-machine q35: unsupported value"),
         (["-cpu", "IvyBridge,phys-bits=36"], "-cpu IvyBridge: unsupported value"),
         (["-cpu", "max,phys-bits=36"], "-cpu phys-bits=36: unsupported value"),
-        (["-m", "4g"], "-m 4g: more RAM than the pc machine takes (at most 3072 MiB)"),
-        (["-overcommit", "cpu-pm=on"], "-overcommit: unsupported option"),
+        (["-m", "1025g"], "-m 1025g: more RAM than the pc machine takes (at most 1048576 MiB)"),
+        (["-overcommit", "mem-lock=on"], "-overcommit mem-lock=on: unsupported value"),
+        (["-cpu", "host,hv_passthrough"], "-cpu hv_passthrough: unsupported value"),
+        (["-cpu", "Skylake-Server,+vmx-mbec"], "-cpu +vmx-mbec: unsupported value"),
         (["-smp", "0"], "-smp 0: unsupported value"),
         (["-kernel"], "-kernel needs a value"),
         (["x86/foo.flat"], "x86/foo.flat: unexpected argument (options start with -)"),

@@ -54,6 +54,22 @@ import VMM
         if image == "pvh.elf" { #expect(machine.console.transcript.contains("rsdp: 0xe0000")) }
     }
 
+    /// RAM above 4 GiB reaches each guest in its memory map (one range at 4 GiB) and in fw_cfg's
+    /// RAM size; a guest told there is none finds the range and fails.
+    @Test(arguments: ["multiboot.elf", "pvh.elf"])
+    func highRAMIsInTheMemoryMapAndFwCfg(image: String) throws {
+        for (claimed, passes) in [(64, true), (0, false)] {
+            var configuration = quietConfiguration(vcpus: 1)
+            configuration.machine = .pc
+            configuration.layout.highRAMSize = 64 << 20
+            configuration.layout.commandLine = "\(Self.images[image]!) ram-mib=64 high-mib=\(claimed) modules=0 pc-check cpus=1"
+            let (machine, outcome) = try Machine.runGuest(at: guestDirectory + "/" + image, configuration: configuration, timeout: 20)
+            #expect((outcome == .guestExit(value: 0)) == passes, "high-mib=\(claimed):\n\(machine.console.transcript)")
+            #expect(machine.console.transcript.contains("0x100000000 0x4000000 type 1"), "\(machine.console.transcript)")
+            if !passes { #expect(machine.console.transcript.contains("RAM above 4 GiB is not the high-mib given")) }
+        }
+    }
+
     /// The guests' checks can fail: told the wrong RAM size, each reports it.
     @Test(arguments: ["multiboot.elf", "pvh.elf"])
     func aWrongExpectationFailsTheGuest(image: String) throws {

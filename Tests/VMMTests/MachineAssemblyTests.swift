@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import Devices
+import KVM
+import TextFormat
 import Logging
 import Synchronization
 import Testing
@@ -154,5 +156,43 @@ import VMM
         #expect(refused(MemoryRegion(name: "rom", base: 0x8000_0000, size: 0x1000, kind: .rom(contents: .init(repeating: 0, count: 0x1001)))))
         #expect(refused(MemoryRegion(name: "far", base: 1 << 46, size: 0x1000)))
         #expect(!refused(MemoryRegion(name: "high", base: 0x1_0000_0000, size: 0x10_0000)), "above 4 GiB is fine")
+    }
+
+    /// High RAM is a slot of its own at 4 GiB, in the device tree, and clear of extra regions.
+    @Test func highRAMIsMappedAtFourGiB() throws {
+        var configuration = quietConfiguration()
+        configuration.layout.highRAMSize = 4 << 20
+        configuration.extraMemory = [MemoryRegion(name: "clash", base: 0x1_0020_0000, size: 0x1000)]
+        #expect(throws: VMMError.self) { try configuration.validate() }
+        configuration.extraMemory = []
+        configuration.layout.highRAMSize = 3 << 20
+        #expect(throws: VMMError.memoryNotAligned(3 << 20)) { try configuration.validate() }
+        configuration.layout.highRAMSize = 4 << 20
+        let machine = try Machine(configuration)
+        let high = try #require(machine.highRAM)
+        #expect(high.guestBase == 1 << 32 && high.memory.size == 4 << 20 && high.slot == 1)
+        let tree = try configuration.deviceTree()
+        #expect(tree.count > 0)
+        #expect(String(decoding: tree, as: UTF8.self).contains("memory@100000000"))
+    }
+
+    /// Exits left to the guest are taken when KVM can leave them, and refused by name when not.
+    @Test func guestOwnedExitsNeedKVMsConsent() throws {
+        let possible = KVMVirtualMachine.GuestOwnedExits(rawValue: UInt32(try KVMSystem().check(.disableExits)))
+        var configuration = quietConfiguration()
+        let all: KVMVirtualMachine.GuestOwnedExits = [.hlt, .pause, .mwait, .cstate]
+        configuration.guestOwnedExits = all
+        if possible.isSuperset(of: all) {
+            _ = try Machine(configuration)
+        } else {
+            do { _ = try Machine(configuration); Issue.record("built a machine KVM cannot give those exits") } catch {
+                #expect("\(error)".contains("KVM_CAP_X86_DISABLE_EXITS allows \(hex(possible.rawValue))"), "\(error)")
+            }
+        }
+        configuration.guestOwnedExits = possible.intersection(all)
+        if !configuration.guestOwnedExits.isEmpty {
+            let (machine, outcome) = try Machine.runGuest(at: guestDirectory + "/hello.elf", configuration: configuration, timeout: 20)
+            #expect(outcome == .guestExit(value: 0), "\(machine.console.transcript)")
+        }
     }
 }
