@@ -24,6 +24,8 @@ let package = Package(
         .executable(name: "vmm-bench", targets: ["vmm-bench"]),
         .executable(name: "vmm-qemu", targets: ["vmm-qemu"]),
         .library(name: "QEMUFrontEnd", targets: ["QEMUFrontEnd"]),
+        // The fuzz targets as functions: Fuzz/ wraps them for libFuzzer, swift test replays their inputs.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -66,6 +68,7 @@ let package = Package(
         .executableTarget(name: "vmm-bench", dependencies: ["VMM", "MachineDevices"]),
         // QEMU's command line (the part kvm-unit-tests uses) mapped onto a vmm pc machine.
         .target(name: "QEMUFrontEnd", dependencies: ["VMM", "Platform", "KVM", "TextFormat"]),
+        .target(name: "FuzzTargets", dependencies: ["Platform", "PCI", "Devices", "MachineDevices", "MSIX", "MSIXReplay", "DeviceTree"]),
         .executableTarget(name: "vmm-qemu", dependencies: ["QEMUFrontEnd", "VMM", "Platform", "KVM"]),
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
@@ -80,6 +83,7 @@ let package = Package(
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
         .testTarget(name: "MachineDevicesTests", dependencies: ["MachineDevices"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport", "MSIX"]),
         .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM", "KVM"]),
         .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "KVM", "TextFormat", "MachineDevices", "GuestSuite", "MSIXReplay",
                                                     .product(name: "Logging", package: "swift-log")]),

@@ -2,8 +2,9 @@
 # Coverage-guided fuzzing (libFuzzer, with AddressSanitizer) of what a guest or a file controls:
 # the targets of Fuzz/ (a package of its own that depends on this one). Each runs for a time
 # budget from its committed seeds (Fuzz/Corpus/<target>/, plus the built boot-protocol and ELF64
-# guests for the loaders); new inputs go to .build/fuzz/corpus/<target>/ and every crash, leak or
-# invariant failure to .build/fuzz/crashes/<target>/. Prints execs, execs/s and coverage per
+# guests for the loaders) and dictionary (Fuzz/Dictionaries/<target>.dict); new inputs go to
+# .build/fuzz/corpus/<target>/ and every crash, leak or invariant failure to
+# .build/fuzz/crashes/<target>/. Prints execs, execs/s and coverage per
 # target; fails when any target crashed.
 #
 #   Scripts/fuzz.sh [--time SECONDS] [--long] [TARGET...]
@@ -22,14 +23,18 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-((${#targets[@]})) || targets=(fuzz-boot-loaders fuzz-pci-config fuzz-pc-devices fuzz-trace-replay)
+((${#targets[@]})) || targets=(fuzz-boot-loaders fuzz-pci-config fuzz-pc-devices fuzz-trace-replay fuzz-msix fuzz-acpi-tables fuzz-device-tree)
 Scripts/build-guests.sh >/dev/null
 # The coverage kinds are named explicitly: with Swift 6.3.1, --sanitize=fuzzer alone left
 # release (whole-module) builds uninstrumented now and then, and the runs below refuse a target
 # that reports no coverage.
 flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
 (cd Fuzz && swift package resolve >/dev/null)
-(cd Fuzz && swift build "${flags[@]}" 2>&1 | grep -E 'error' >&2) && exit 1
+if ! out="$(cd Fuzz && swift build "${flags[@]}" 2>&1)"; then
+  grep -E 'error' <<<"$out" >&2 || tail -20 <<<"$out" >&2
+  echo "fuzz: the build failed" >&2
+  exit 1
+fi
 bin="$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)"
 failed=0
 for target in "${targets[@]}"; do
@@ -40,11 +45,14 @@ for target in "${targets[@]}"; do
   if [ "$target" = fuzz-boot-loaders ]; then
     cp -n .build/guests/multiboot.elf .build/guests/multiboot-aout.bin .build/guests/pvh.elf .build/guests/hello.elf "$corpus"/
   fi
+  dict=(); [ -f "Fuzz/Dictionaries/$target.dict" ] && dict=(-dict="Fuzz/Dictionaries/$target.dict")
+  # Kernel images need room; the other targets decode operations, where short inputs run faster.
+  max_len=4096; [ "$target" = fuzz-boot-loaders ] && max_len=65536
   budget=(-max_total_time="$seconds")
   [ "$long" -eq 1 ] && budget=(-runs=100000000)
   log=".build/fuzz/$target.log"
   status=0
-  "$bin/$target" "${budget[@]}" -max_len=65536 -rss_limit_mb=4096 -print_final_stats=1 \
+  "$bin/$target" "${budget[@]}" "${dict[@]}" -max_len="$max_len" -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "$corpus" >"$log" 2>&1 || status=$?
   runs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)"
   rate="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"

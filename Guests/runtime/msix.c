@@ -16,18 +16,18 @@ void msix_remap(struct msix_dev *d)
     d->pba = bar_address_by_bir(d, d->pba_bir) + d->pba_offset;
 }
 
-const char *msix_open(struct msix_dev *d, const void *fdt, unsigned nth)
+const char *msix_open_function(struct msix_dev *d, const void *fdt, uint16_t vendor, uint16_t device, unsigned nth)
 {
     memset(d, 0, sizeof *d);
     const char *err = pci_init(fdt);
     if (err)
         return err;
     d->how = pci_default;
-    if (pci_find_device(d->how, MSIXDEV_VENDOR, MSIXDEV_DEVICE, nth, &d->bdf) != 0)
-        return "msix: test device (5357:0001) not found on bus 0";
+    if (pci_find_device(d->how, vendor, device, nth, &d->bdf) != 0)
+        return "msix: no function with the given vendor and device IDs on bus 0";
     d->cap = pci_find_capability(d->how, d->bdf, PCI_CAP_ID_MSIX);
     if (d->cap == 0)
-        return "msix: test device has no MSI-X capability (ID 0x11) in its list";
+        return "msix: the function has no MSI-X capability (ID 0x11) in its list";
     uint16_t control = (uint16_t)pci_cfg_read(d->how, d->bdf, d->cap + MSIX_CAP_CONTROL, 2);
     d->table_size = (control & MSIX_CONTROL_SIZE_MASK) + 1u;
     uint32_t t = pci_cfg_read(d->how, d->bdf, d->cap + MSIX_CAP_TABLE, 4);
@@ -39,11 +39,26 @@ const char *msix_open(struct msix_dev *d, const void *fdt, unsigned nth)
     if (d->table_bir > 5 || d->pba_bir > 5)
         return "msix: table or PBA BIR names no BAR (> 5)";
     if (!(pci_cfg_read(d->how, d->bdf, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY))
-        return "msix: memory decode of the test device is off after boot";
+        return "msix: memory decode of the function is off after boot";
     /* As a driver does (Linux: pci_set_master): a function may send MSI-X messages only with
      * Bus Master Enable set, and firmware leaves it clear. */
     pci_command_set(d->how, d->bdf, PCI_COMMAND_MASTER, 1);
     msix_remap(d);
+    struct pci_bar bar;
+    pci_bar_probe(d->how, d->bdf, d->table_bir, &bar);
+    if (!bar.present || (uint64_t)d->table_offset + 16ull * d->table_size > bar.size)
+        return "msix: the MSI-X table does not fit in its BAR";
+    pci_bar_probe(d->how, d->bdf, d->pba_bir, &bar);
+    if (!bar.present || (uint64_t)d->pba_offset + 8ull * ((d->table_size + 63) / 64) > bar.size)
+        return "msix: the PBA does not fit in its BAR";
+    return 0;
+}
+
+const char *msix_open(struct msix_dev *d, const void *fdt, unsigned nth)
+{
+    const char *err = msix_open_function(d, fdt, MSIXDEV_VENDOR, MSIXDEV_DEVICE, nth);
+    if (err)
+        return err;
     if (d->regs == 0)
         return "msix: BAR0 of the test device is not assigned";
     if (msixdev_read(d, MSIXDEV_MAGIC) != MSIXDEV_MAGIC_VALUE)
@@ -56,13 +71,6 @@ const char *msix_open(struct msix_dev *d, const void *fdt, unsigned nth)
         return "msix: VECTORS out of range 1..2048";
     if (d->vectors != d->table_size)
         return "msix: VECTORS differs from the table size in Message Control";
-    struct pci_bar bar;
-    pci_bar_probe(d->how, d->bdf, d->table_bir, &bar);
-    if (!bar.present || (uint64_t)d->table_offset + 16ull * d->table_size > bar.size)
-        return "msix: the MSI-X table does not fit in its BAR";
-    pci_bar_probe(d->how, d->bdf, d->pba_bir, &bar);
-    if (!bar.present || (uint64_t)d->pba_offset + 8ull * ((d->table_size + 63) / 64) > bar.size)
-        return "msix: the PBA does not fit in its BAR";
     return 0;
 }
 

@@ -129,6 +129,10 @@ struct msix_dev {
     uint32_t features;    /* the FEATURES register */
 };
 
+/* pci_init(fdt), then the `nth` function with IDs vendor:device, its MSI-X capability (table and
+ * PBA inside their BARs) and BAR mapping, with Bus Master Enable set: any MSI-X device. Returns
+ * NULL or the name of the first failing check; `vectors` and `features` stay 0. */
+const char *msix_open_function(struct msix_dev *d, const void *fdt, uint16_t vendor, uint16_t device, unsigned nth);
 /* pci_init(fdt), then the `nth` test device (by IDs), its MSI-X capability and BAR mapping; checks
  * MAGIC, VERSION, VECTORS == table size, and that the table fits its BAR. Returns NULL or the name
  * of the first failing check. */

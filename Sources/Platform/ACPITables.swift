@@ -107,7 +107,8 @@ public struct ACPITables: Sendable {
     static func madt(_ machine: Machine) -> [UInt8] {
         var b = le(UInt64(machine.lapicAddress), 4) + le(1, 4)  // PCAT_COMPAT: there are 8259s too
         for (uid, id) in machine.apicIDs.enumerated() {
-            if id < 0xFF {
+            // The 8-bit entry holds IDs below 0xFF and UIDs up to 0xFF; the rest need x2APIC entries.
+            if id < 0xFF && uid <= 0xFF {
                 b += [0, 8, UInt8(truncatingIfNeeded: uid), UInt8(id)] + le(1, 4)  // Local APIC, enabled
             } else {
                 b += [9, 16, 0, 0] + le(UInt64(id), 4) + le(1, 4) + le(UInt64(uid), 4)  // Local x2APIC

@@ -1,11 +1,11 @@
 /// Reads a fuzzer's input as a stream of little-endian fields, so each target decodes it into a
 /// sequence of operations; past the end every field reads 0.
 public struct FuzzInput {
-    private let bytes: UnsafeBufferPointer<UInt8>
+    private let bytes: [UInt8]
     private var at = 0
 
-    public init(_ data: UnsafePointer<UInt8>, _ size: Int) {
-        bytes = UnsafeBufferPointer(start: data, count: size)
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
     }
 
     public var isEmpty: Bool { at >= bytes.count }
