@@ -83,6 +83,8 @@ let package = Package(
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
         .testTarget(name: "MachineDevicesTests", dependencies: ["MachineDevices"]),
+        // Run alone under the thread sanitizer by Scripts/tsan.sh.
+        .testTarget(name: "ConcurrencyTests", dependencies: ["TestSupport", "VMM", "Platform"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport", "MSIX"]),
         .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM", "KVM"]),
         .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "KVM", "TextFormat", "MachineDevices", "GuestSuite", "MSIXReplay",
