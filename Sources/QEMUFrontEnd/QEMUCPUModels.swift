@@ -89,9 +89,16 @@ public struct NamedCPUModel: Sendable, Equatable {
         var bytes = Array(brand.utf8.prefix(47))
         bytes += [UInt8](repeating: 0, count: 48 - bytes.count)
         let base = Int(entry.function - 0x8000_0002) * 16
-        func word(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[base + at + $1]) << (8 * UInt32($1)) } }
-        entry.eax = word(0); entry.ebx = word(4); entry.ecx = word(8); entry.edx = word(12)
+        entry.eax = cpuidWord(bytes, at: base)
+        entry.ebx = cpuidWord(bytes, at: base + 4)
+        entry.ecx = cpuidWord(bytes, at: base + 8)
+        entry.edx = cpuidWord(bytes, at: base + 12)
     }
+}
+
+/// Four bytes of a CPUID string (vendor, brand) as the register holding them: the first byte lowest.
+func cpuidWord(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+    (0..<4).reduce(0) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
 }
 
 extension CPUIDEntry {

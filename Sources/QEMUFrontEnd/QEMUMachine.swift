@@ -50,11 +50,11 @@ extension QEMUCommandLine {
 
     /// What `-h` prints; its first line is what kvm-unit-tests parses QEMU's version from.
     public static let help = """
-        QEMU emulator version 9.0.0 (vmm-qemu, the QEMU-compatible front end of SwiftVMM)
+        QEMU emulator version 9.0.0 (vmm-qemu, SwiftVMM's QEMU-compatible front end)
         usage: vmm-qemu [options]
 
-        Boots a kernel on a vmm pc machine (KVM), accepting the part of qemu-system-x86_64's
-        command line that kvm-unit-tests passes:
+        Boots a kernel on a vmm pc machine (KVM), accepting the part of
+        qemu-system-x86_64's command line that kvm-unit-tests passes:
 
         -kernel FILE        a Multiboot or PVH kernel
         -initrd FILE[,...]  modules handed to the kernel
@@ -68,11 +68,13 @@ extension QEMUCommandLine {
         -device pc-testdev | pci-testdev | isa-debug-exit[,iobase=N,iosize=N] | ?
         -global kvm-pit.lost_tick_policy=discard|delay
         -overcommit cpu-pm=on  HLT, PAUSE, MWAIT run in the guest (where KVM can)
-        -serial stdio|none  -display none  -nographic  -nodefaults  -no-reboot  -enable-kvm
+        -serial stdio|none  -display none  -nographic  -nodefaults  -no-reboot
+        -enable-kvm
         -version            -h, --help
 
-        The status is QEMU's: (V << 1) | 1 when the guest writes V to isa-debug-exit, 0 when it
-        powers off or resets, 1 for a command line it cannot take (one line names the option).
+        The status is QEMU's: (V << 1) | 1 when the guest writes V to isa-debug-exit,
+        0 when it powers off or resets, 1 for a command line it cannot take (one line
+        names the option).
         """
 }
 
@@ -98,11 +100,11 @@ public struct QEMUCPUID: CPUIDPolicy {
             }
         }
         if let vendor = model.vendor, entry.function == 0 {
+            // Leaf 0 holds the 12-byte vendor in EBX, EDX, ECX (the parser checks its length).
             let bytes = Array(vendor.utf8)
-            func word(_ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * UInt32($1)) } }
-            entry.ebx = word(0)
-            entry.edx = word(4)
-            entry.ecx = word(8)
+            entry.ebx = cpuidWord(bytes, at: 0)
+            entry.edx = cpuidWord(bytes, at: 4)
+            entry.ecx = cpuidWord(bytes, at: 8)
         }
     }
 }

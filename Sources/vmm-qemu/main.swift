@@ -37,7 +37,7 @@ case .run:
 
 let debug = getenv("VMM_QEMU_DEBUG") != nil
 // What KVM can leave to the guest, asked only when -overcommit cpu-pm=on wants it.
-let ownable = commandLine.cpuPM ? (try? KVMSystem()).map { KVMVirtualMachine.GuestOwnedExits(rawValue: UInt32($0.check(.disableExits))) } : nil
+let ownable = commandLine.cpuPM ? (try? KVMSystem()).map { KVMVirtualMachine.GuestOwnedExits(rawValue: UInt32(truncatingIfNeeded: $0.check(.disableExits))) } : nil
 let configuration = commandLine.configuration(log: debug ? MachineConfiguration.standardError : nil, guestOwnableExits: ownable ?? [])
 do {
     try configuration.validate()

@@ -10,14 +10,8 @@ import VMM
 /// race between the builder's thread, the vCPU threads, the console writer, the run threads and
 /// the stopping thread fails it; it also runs plainly with the other tests.
 @Suite(.enabled(if: kvmAvailable)) struct ManyMachinesTests {
-    static let guests: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path + "/.build/guests"
-    }()
-
     static func image(_ name: String) throws -> ELFImage {
-        try ELFImage(bytes: Array(try Data(contentsOf: URL(fileURLWithPath: guests + "/" + name + ".elf"))), name: name)
+        try ELFImage(bytes: try HostFile.read(guest(name)), name: name)
     }
 
     /// Eight machines at once, in two rounds: half run `hello` to its exit, half run `spin` (two

@@ -8,10 +8,8 @@ import TestSupport
 /// input a fuzzer ever failed on (`Fuzz/Regressions/<target>/`, kept after the fix) replayed,
 /// and a seeded burst of random inputs per target, so a regression shows without libFuzzer.
 @Suite struct FuzzRegressionTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
     static func inputs(_ folder: String, _ target: String) -> [(String, [UInt8])] {
-        let directory = root.appendingPathComponent("Fuzz/\(folder)/\(target)")
+        let directory = URL(fileURLWithPath: projectRoot).appendingPathComponent("Fuzz/\(folder)/\(target)")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return names.sorted().compactMap { name in
             (try? Data(contentsOf: directory.appendingPathComponent(name))).map { ("\(folder)/\(target)/\(name)", Array($0)) }

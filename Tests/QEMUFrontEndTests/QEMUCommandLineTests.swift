@@ -30,6 +30,8 @@ import VMM
         #expect(line.memoryMiB == 1024)
         #expect(try QEMUCommandLine(["-device", "?"]).action == .listDevices)
         #expect(try QEMUCommandLine(["-h"]).action == .help && QEMUCommandLine.help.hasPrefix("QEMU emulator version 9.0.0"))
+        let wide = QEMUCommandLine.help.split(separator: "\n").filter { $0.count > 80 }
+        #expect(wide.isEmpty, "help lines wider than 80 columns: \(wide)")
         #expect(QEMUCommandLine.deviceList.contains("\"pc-testdev\"") && QEMUCommandLine.deviceList.contains("pci-testdev"))
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `vmm msix-replay` round-trips the README's example, and bad input gets error events.
 @Suite struct ReplayCLITests {
