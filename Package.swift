@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // A library user's Logger can take the machine's diagnostics (MachineConfiguration.log(to:)).
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        // `swift package generate-documentation` (Scripts/docs.sh): the DocC catalogs in Sources/*/*.docc.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         .target(name: "CKVM"),
@@ -63,8 +65,11 @@ let package = Package(
         .target(name: "GuestSuite", dependencies: ["VMM", "MachineDevices", "Threads", "TextFormat"]),
         .executableTarget(
             name: "vmm",
-            dependencies: ["VMM", "GuestSuite", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["VMM", "GuestSuite", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            plugins: ["BuildInfo"]
         ),
+        // `vmm --version`: VERSION and the git revision, written into vmm's sources at build time.
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(name: "vmm-bench", dependencies: ["VMM", "MachineDevices"]),
         // QEMU's command line (the part kvm-unit-tests uses) mapped onto a vmm pc machine.
         .target(name: "QEMUFrontEnd", dependencies: ["VMM", "Platform", "KVM", "TextFormat"]),

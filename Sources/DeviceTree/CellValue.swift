@@ -9,10 +9,13 @@
 /// CellValue(0x3F8, count: 1)          →  <0x3f8>
 /// ```
 public struct CellValue: Sendable, Equatable {
+    /// The number. Writing it fails unless it fits in `count` cells (at most 0xFFFF_FFFF in one
+    /// cell, only 0 in zero cells).
     public var value: UInt64
     /// Number of cells, 0…2. Zero cells hold only the value 0 (e.g. `#size-cells = <0>`).
     public var count: Int
 
+    /// `value` in `count` cells; the fit is checked only when the value is written.
     public init(_ value: UInt64, count: Int) {
         self.value = value
         self.count = count

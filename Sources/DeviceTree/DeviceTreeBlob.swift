@@ -2,9 +2,12 @@ import CLibFDT
 
 /// A `/memreserve/` entry of a blob.
 public struct MemoryReservation: Sendable, Equatable, CustomStringConvertible {
+    /// Guest-physical address of the first reserved byte.
     public var address: UInt64
+    /// Number of reserved bytes.
     public var size: UInt64
 
+    /// A reservation of `size` bytes at `address`.
     public init(address: UInt64, size: UInt64) {
         self.address = address
         self.size = size

@@ -1,11 +1,13 @@
 /// One property read from a blob: its name, the path of its node and a copy of its value.
 public struct DeviceTreeProperty: Sendable, Equatable {
+    /// The property's name, e.g. `reg` or `#address-cells`.
     public let name: String
     /// Path of the node holding the property.
     public let node: String
     /// The raw value as stored (big-endian cells, NUL-terminated strings, ...).
     public let bytes: [UInt8]
 
+    /// A property from its parts; `DeviceTreeBlob` makes these when it reads a blob.
     public init(name: String, node: String, bytes: [UInt8]) {
         self.name = name
         self.node = node

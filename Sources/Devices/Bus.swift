@@ -18,8 +18,12 @@ import TextFormat
 public final class Bus: Sendable {
     /// One registered range. `last` is inclusive so a range may end at the top of the address space.
     public struct Range: Sendable, Equatable, CustomStringConvertible {
+        /// The first address of the range (a port number on the port bus, a guest-physical address
+        /// on the MMIO bus).
         public let base: UInt64
+        /// The last address of the range, inclusive.
         public let last: UInt64
+        /// The length of the range: bytes on the MMIO bus, ports on the port bus.
         public var size: UInt64 { last &- base &+ 1 }
         public var description: String { "[\(hex(base))…\(hex(last))]" }
     }
@@ -197,8 +201,12 @@ public final class Bus: Sendable {
 
 /// Why a range could not be registered on a bus.
 public enum BusError: Error, Equatable, CustomStringConvertible {
+    /// The device `name` was given a size of 0 at `base`.
     case emptyRange(name: String, base: UInt64)
+    /// The `size` bytes of device `name` starting at `base` run past the end of the 64-bit space.
     case wrapsAround(name: String, base: UInt64, size: UInt64)
+    /// The requested `range` of device `name` overlaps `existingRange`, already registered
+    /// under the name `existing`.
     case overlap(name: String, range: Bus.Range, existing: String, existingRange: Bus.Range)
 
     public var description: String {

@@ -6,6 +6,8 @@
 public struct FuzzTarget: Sendable {
     /// The executable's name in `Fuzz/` and the folder name under `Fuzz/Corpus` and `Fuzz/Regressions`.
     public let name: String
+    /// The target: runs on the input's bytes (any length, empty included), returns when the
+    /// input behaved and throws `FuzzFailure` when an invariant broke.
     public let run: @Sendable ([UInt8]) throws(FuzzFailure) -> Void
 
     /// Every target, in the order `Scripts/fuzz.sh` runs them.
@@ -39,5 +41,6 @@ public struct FuzzTarget: Sendable {
 /// An invariant a target checks did not hold.
 public struct FuzzFailure: Error, CustomStringConvertible {
     public let description: String
+    /// A failure whose `description` names the invariant that broke (and the values involved).
     public init(_ description: String) { self.description = description }
 }

@@ -13,11 +13,16 @@ public struct SuiteEntry: Sendable, Equatable {
         case timeout
     }
 
+    /// The guest's name: its folder under `Guests/`, and the first word of its manifest line.
     public var name: String
+    /// The host path of the guest's built ELF (`load` gives `directory/NAME.elf`).
     public var path: String
+    /// vCPUs of the guest's machine (the manifest's `vcpus=`, default 1).
     public var vcpus: Int
+    /// The outcome the guest must have (the manifest's `expect=`, default `.pass`).
     public var expectation: Expectation
 
+    /// An entry for the guest at `path`, by default on one vCPU and expected to pass.
     public init(name: String, path: String, vcpus: Int = 1, expectation: Expectation = .pass) {
         self.name = name
         self.path = path
@@ -26,6 +31,9 @@ public struct SuiteEntry: Sendable, Equatable {
     }
 
     /// Loads `directory/suite.txt` ("NAME vcpus=N expect=pass|fail|timeout" per line).
+    ///
+    /// Throws `VMMError.guestFile` naming the manifest when it cannot be read, or with the line
+    /// number and the word when a line holds anything else.
     public static func load(directory: String) throws(VMMError) -> [SuiteEntry] {
         let path = directory + "/suite.txt"
         let bytes: [UInt8]

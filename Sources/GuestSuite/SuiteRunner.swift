@@ -4,17 +4,20 @@ import Synchronization
 
 /// The result of one guest of the suite.
 public struct SuiteResult: Sendable {
+    /// The suite entry that was run.
     public var entry: SuiteEntry
     /// How the run ended; nil when the machine could not be built or the guest loaded.
     public var outcome: RunOutcome?
-    /// The host error that kept the guest from running.
+    /// The host error that kept the guest from running; nil when it ran.
     public var error: String?
+    /// Wall time of the whole attempt, in seconds: building the machine, loading and running.
     public var seconds: Double
     /// Interrupts the VMM raised towards the guest: KVM_SIGNAL_MSI messages and backend signals.
     public var interrupts: UInt64
     /// What the guest printed.
     public var transcript: String
 
+    /// A result with the given values (the runner makes them; tests of the reports do too).
     public init(entry: SuiteEntry, outcome: RunOutcome?, error: String?, seconds: Double, interrupts: UInt64, transcript: String) {
         self.entry = entry
         self.outcome = outcome

@@ -26,10 +26,14 @@ public final class GSIRouteTable: Sendable {
     public static let firstMSIGSI: UInt32 = 24
     private let state: Mutex<State>
 
-    /// - Parameter capacity: MSI routes to allow; at most what KVM_CAP_IRQ_ROUTING reports minus
-    ///   the pin routes. nil takes that maximum.
-    ///   `pinRoutes` are the irqchip routes every commit keeps (default: KVM's own after
-    ///   KVM_CREATE_IRQCHIP; the PC machine passes `GSIRoute.pcPinRoutes` and commits once).
+    /// Makes an empty table for `vm`; nothing is sent to KVM until the first change is committed.
+    ///
+    /// - Parameters:
+    ///   - vm: the VM whose routing table this is (its KVM_CAP_IRQ_ROUTING bounds the capacity).
+    ///   - capacity: MSI routes to allow; at most what KVM_CAP_IRQ_ROUTING reports minus the pin
+    ///     routes (and never GSIs below ``firstMSIGSI``). nil takes that maximum.
+    ///   - pinRoutes: the irqchip routes every commit keeps (default: KVM's own after
+    ///     KVM_CREATE_IRQCHIP; the PC machine passes `GSIRoute.pcPinRoutes` and commits once).
     public init(vm: KVMVirtualMachine, capacity: Int? = nil, pinRoutes: [GSIRoute] = GSIRoute.defaultPinRoutes) {
         self.vm = vm
         let total = max(0, vm.system.check(.irqRouting))

@@ -32,8 +32,11 @@ public final class MSIVectorRouter: Sendable {
         var attachQueue: [Int] = []
     }
 
+    /// The VM whose irqfds this router attaches and to which it sends `KVM_SIGNAL_MSI`.
     public let vm: KVMVirtualMachine
+    /// The VM-wide route table the vectors take their GSIs from, shared with other devices.
     public let routes: GSIRouteTable
+    /// How many vectors the device has; vector numbers run from 0 to `vectorCount - 1`.
     public let vectorCount: Int
     private let state: Mutex<State>
 

@@ -50,12 +50,18 @@ public struct CPUIDTable: Sendable {
 public struct CPUIDEntry: Sendable, Equatable {
     /// EAX on input (the leaf) and ECX on input (the subleaf, where the leaf has them).
     public let function: UInt32
+    /// ECX on input: the subleaf, 0 for a leaf that has none.
     public let index: UInt32
+    /// EAX as the guest's CPUID returns it for this leaf and subleaf.
     public var eax: UInt32
+    /// EBX as the guest's CPUID returns it for this leaf and subleaf.
     public var ebx: UInt32
+    /// ECX as the guest's CPUID returns it for this leaf and subleaf.
     public var ecx: UInt32
+    /// EDX as the guest's CPUID returns it for this leaf and subleaf.
     public var edx: UInt32
 
+    /// Makes an entry for leaf `function`, subleaf `index`; unspecified registers are 0.
     public init(function: UInt32, index: UInt32 = 0, eax: UInt32 = 0, ebx: UInt32 = 0, ecx: UInt32 = 0, edx: UInt32 = 0) {
         self.function = function
         self.index = index

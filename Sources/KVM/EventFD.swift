@@ -2,6 +2,8 @@ import CKVM
 
 /// An eventfd(2): a counter the kernel (irqfd, ioeventfd) and threads signal each other with.
 public final class EventFD: Sendable {
+    /// The eventfd's descriptor, closed when the last reference to it goes away; pass its
+    /// `rawValue` to KVM (irqfd, ioeventfd) or to epoll.
     public let fd: FileDescriptor
 
     /// Creates an eventfd with counter `initial`. `nonblocking` makes reads of an empty counter fail with EAGAIN.

@@ -2,9 +2,13 @@ import Synchronization
 
 /// The VM ioctls whose failure paths a test can force (the interrupt plumbing's).
 public enum KVMInjectableIoctl: String, Sendable, CaseIterable {
+    /// `KVM_IRQFD`, both attaching and detaching an irqfd.
     case irqfd = "KVM_IRQFD"
+    /// `KVM_IOEVENTFD`, both registering and removing an ioeventfd.
     case ioeventfd = "KVM_IOEVENTFD"
+    /// `KVM_SET_GSI_ROUTING`, which replaces the VM's whole GSI routing table.
     case setGSIRouting = "KVM_SET_GSI_ROUTING"
+    /// `KVM_SIGNAL_MSI`, which injects one MSI message.
     case signalMSI = "KVM_SIGNAL_MSI"
 }
 

@@ -52,13 +52,19 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     /// or decode toggle must remove and add each registered one again. So a guest that moves the
     /// BAR pays only for the doorbells it uses.
     public struct Doorbells: Sendable {
+        /// The BAR (0…5) holding the doorbells; `barMoved(_:to:)` for it moves their ioeventfds.
         public var bar: Int
+        /// Byte offset of doorbell 0 in that BAR.
         public var offset: UInt64
+        /// Bytes from one doorbell to the next (default 4): doorbell i is the 4-byte register at
+        /// `offset + stride · i`.
         public var stride: UInt64
+        /// Number of doorbells, indices `0 ..< count`; with 0 the function starts no backend thread.
         public var count: Int
         /// Called on the backend thread with the doorbell's index and how often it rang.
         public var ring: @Sendable (_ index: Int, _ count: UInt64) -> Void
 
+        /// Doorbells `0 ..< count` at `offset + stride · i` in BAR `bar`, handed to `ring`.
         public init(bar: Int, offset: UInt64, stride: UInt64 = 4, count: Int, ring: @escaping @Sendable (Int, UInt64) -> Void) {
             self.bar = bar
             self.offset = offset
@@ -76,15 +82,21 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         /// The vector is unmasked but has no irqfd (its route or attach was refused): sent
         /// through the MSI-X function with `KVM_SIGNAL_MSI` instead, so it is not stranded.
         case sentBySignal
-        /// Dropped: no such vector, or Bus Master Enable is clear.
+        /// Dropped: `count` is 0, no such vector (or its eventfd could not be made), or Bus
+        /// Master Enable is clear.
         case dropped
     }
 
+    /// The function's name in log lines; its doorbell thread is called "`name` doorbells".
     public let name: String
+    /// Where the table and PBA live: QEMU's exclusive-BAR layout for `.exclusiveBAR`, the given
+    /// layout for `.shared`.
     public let layout: MSIXLayout
+    /// The placement the function was made with.
     public let placement: Placement
     /// Where the capability sits in config space.
     public let capabilityOffset: Int
+    /// Number of vectors, n (1…2048).
     public var vectorCount: Int { layout.vectorCount }
 
     let device: Mutex<MSIXDevice>
@@ -102,8 +114,19 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     }
     private let doorbellState: Mutex<DoorbellState>
 
+    /// A function that starts as after reset (every vector masked, MSI-X disabled) with its
+    /// notifiers set and, with doorbells, its backend thread running. Throws `MSIXError` for a
+    /// bad vector count, BAR or capability offset, `KVMError` when the doorbells' eventfd or
+    /// epoll set cannot be made, and `ThreadError` when their thread cannot start.
+    ///
     /// - Parameters:
+    ///   - name: names the function in log lines and its doorbell thread.
     ///   - vectors: 1…2048 (with `.exclusiveBAR`; a `.shared` layout carries its own count).
+    ///   - placement: where the table and PBA live (see `Placement`).
+    ///   - capabilityOffset: the capability's offset in config space: at least 0x40, a multiple
+    ///     of 4, and 12 bytes within the 256-byte space.
+    ///   - vm: the VM that messages, irqfds and doorbell ioeventfds go to.
+    ///   - routes: the VM's GSI route table, shared by every MSI-X function of the VM.
     ///   - initialUseCount: each vector's use count at the start (devices whose vectors are
     ///     always in use, as the test device's, pass 1; a device calls `use` as it needs them).
     ///   - doorbells: ioeventfd doorbells; at most ~1000 per VM fit in KVM's bus, so keep it small.
@@ -225,10 +248,15 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         device.withLock { $0.setBusMaster(enabled: command & PCICommand.busMaster != 0) }
     }
 
+    /// A config-space read of the capability (`offset` from its first byte, `size` 1, 2 or 4),
+    /// under the function's lock; sizes or offsets outside the 12 bytes read all ones.
     public func capabilityRead(offset: Int, size: Int) -> UInt32 {
         device.withLock { $0.capabilityRead(offset: offset, size: size) }
     }
 
+    /// A config-space write of the capability under the function's lock: one covering byte 3
+    /// sets Enable and Function Mask, and routes and irqfds follow the vectors whose masked
+    /// state changed (at most one routing commit).
     public func capabilityWrite(offset: Int, size: Int, value: UInt32) {
         device.withLock { $0.capabilityWrite(offset: offset, size: size, value: value) }
     }
@@ -273,7 +301,8 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     @discardableResult
     public func use(vector: Int) -> Bool { device.withLock { $0.use(vector: vector) } }
 
-    /// Use count − 1 (at 0 its pending bit clears); false when out of range or already 0.
+    /// Use count − 1 (at 0 its pending bit clears; a count already 0 stays 0); false when out
+    /// of range.
     @discardableResult
     public func unuse(vector: Int) -> Bool { device.withLock { $0.unuse(vector: vector) } }
 

@@ -44,8 +44,11 @@ public enum MSIXCapability {
 /// En (MSI-X Enable) and FM (Function Mask, "mask all") are the only writable bits, both in the
 /// high byte (capability byte 3). The function is masked when `!enable || functionMask`.
 public struct MSIXMessageControl: Sendable, Equatable {
+    /// MSI-X Enable: bit 15 of the register (bit 7 of capability byte 3).
     public static let enableBit: UInt16 = 1 << 15
+    /// Function Mask: bit 14 of the register (bit 6 of capability byte 3).
     public static let functionMaskBit: UInt16 = 1 << 14
+    /// The read-only Table Size field, bits 10:0, which holds N − 1 for N vectors.
     public static let tableSizeMask: UInt16 = 0x07FF
 
     /// N − 1.

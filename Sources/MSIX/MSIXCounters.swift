@@ -38,6 +38,7 @@ public struct MSIXCounters: Sendable, Equatable {
     /// stays on the plain send path (`MSIXMessageSink.send`).
     public var useNotifierFailures: UInt64 = 0
 
+    /// Every counter at 0.
     public init() {}
 
     /// Raises dropped, whatever the reason.
@@ -50,9 +51,12 @@ public struct MSIXCounters: Sendable, Equatable {
 
 /// The last use notifier failure: which vector, and the notifier's error as text.
 public struct MSIXUseFailure: Sendable, Equatable {
+    /// The vector whose `use` notifier threw (0 ..< n).
     public var vector: Int
+    /// The error the notifier threw, as `String(describing:)` renders it.
     public var reason: String
 
+    /// A record of `vector`'s use notifier failing with the error text `reason`.
     public init(vector: Int, reason: String) {
         self.vector = vector
         self.reason = reason

@@ -5,6 +5,8 @@ public struct MSIXPlacement: Sendable, Equatable {
     /// Byte offset in the BAR; 8-byte aligned, below 4 GiB.
     public var offset: UInt64
 
+    /// A placement in BAR `bar` at byte `offset`, unchecked: `MSIXLayout`'s initializer
+    /// validates it.
     public init(bar: Int, offset: UInt64) {
         self.bar = bar
         self.offset = offset
@@ -28,10 +30,16 @@ public struct MSIXLayout: Sendable, Equatable {
     /// The smallest exclusive MSI-X BAR, and where its PBA starts at the least.
     public static let minimumExclusiveBARSize: UInt64 = 4096
 
+    /// Number of vectors n, 1…2048 (Message Control's Table Size field reads n − 1).
     public let vectorCount: Int
+    /// The vector table's BAR (0…5) and byte offset in it (8-byte aligned, below 4 GiB).
     public let table: MSIXPlacement
+    /// Size in bytes of the BAR that holds the table; the table ends within it.
     public let tableBARSize: UInt64
+    /// The Pending Bit Array's BAR (0…5) and byte offset in it (8-byte aligned, below 4 GiB).
     public let pba: MSIXPlacement
+    /// Size in bytes of the BAR that holds the PBA; the PBA ends within it
+    /// (`exclusiveBAR(vectorCount:bar:)` gives both BAR sizes the same value).
     public let pbaBARSize: UInt64
 
     /// Bytes the table takes: 16 · vectorCount.

@@ -13,6 +13,8 @@ public struct MSIXSnapshot: Sendable, Equatable {
     /// Message Control Function Mask.
     public var functionMask: Bool
 
+    /// A snapshot made of these values, unchecked: `MSIXDevice.restore(_:)` refuses one whose
+    /// shape is not the function's.
     public init(vectorCount: Int, tableDwords: [UInt32], pendingQwords: [UInt64], enable: Bool, functionMask: Bool) {
         self.vectorCount = vectorCount
         self.tableDwords = tableDwords

@@ -4,9 +4,12 @@
 
 /// A JSON integer of any sign whose magnitude fits 64 bits.
 public struct JSONInteger: Sendable, Equatable, CustomStringConvertible {
+    /// Whether the value is below zero; never true when `magnitude` is 0 (`-0` reads as 0).
     public var isNegative: Bool
+    /// The absolute value, 0…2⁶⁴ − 1.
     public var magnitude: UInt64
 
+    /// The integer −`magnitude` or +`magnitude`; a sign on 0 is dropped.
     public init(isNegative: Bool, magnitude: UInt64) {
         self.isNegative = isNegative && magnitude != 0
         self.magnitude = magnitude
@@ -28,8 +31,11 @@ public struct JSONInteger: Sendable, Equatable, CustomStringConvertible {
 
 /// One value of a flat object.
 public enum JSONScalar: Sendable, Equatable {
+    /// A number with no fraction or exponent and no leading zeros, whose magnitude fits 64 bits.
     case integer(JSONInteger)
+    /// `true` or `false`.
     case bool(Bool)
+    /// A string with its escapes decoded (`\uXXXX` included, surrogate pairs joined).
     case string(String)
 }
 
@@ -37,6 +43,7 @@ public enum JSONScalar: Sendable, Equatable {
 public struct FlatJSONError: Error, Sendable, Equatable, CustomStringConvertible {
     /// 1-based column (in UTF-8 bytes) where reading stopped.
     public var column: Int
+    /// What is wrong there, e.g. `duplicate key "op"` or `numbers must be integers`.
     public var reason: String
 
     public var description: String { "bad JSON at column \(column): \(reason)" }

@@ -20,6 +20,9 @@ public final class RecordingRouter: MSIXInterruptSink {
     private var routes: [MSIXMessage?]
     private var held: [UInt64]
 
+    /// A router for a function of `vectorCount` vectors, with no route and nothing held.
+    /// `use`, `release` and `poll` for vectors outside `0 ..< vectorCount` are recorded but
+    /// change nothing; `backend(vector:)` ignores them.
     public init(vectorCount: Int) {
         routes = [MSIXMessage?](repeating: nil, count: max(vectorCount, 0))
         held = [UInt64](repeating: 0, count: max(vectorCount, 0))

@@ -22,11 +22,21 @@ public enum ReplayEvent: Sendable, Equatable, CustomStringConvertible {
         case irqfd
     }
 
+    /// The use notifier fired: `vector` is unmasked and now routed to `message`.
     case use(vector: Int, message: MSIXMessage)
+    /// The release notifier fired: `vector`'s route is gone (it was masked, its message
+    /// changed, or a disable, reset, restore or `unset_notifiers` released it).
     case release(vector: Int)
+    /// The poll notifier ran for vectors `first ..< end`: before a PBA read (never an empty
+    /// range), or once for every vector when `notifiers` is given `"poll":true`.
     case poll(first: Int, end: Int)
+    /// `message` reached the interrupt controller for `vector`, by `via`: sent by the VMM
+    /// (`.signal`) or injected through the vector's irqfd (`.irqfd`).
     case msi(vector: Int, message: MSIXMessage, via: Via)
+    /// What a `cap_read` or `bar_read` op returned (a refused access reads all ones).
     case read(value: UInt64)
+    /// Input line `line` (1-based) could not be carried out and changed nothing; `message`
+    /// says why. Replay goes on with the next line.
     case error(line: Int, message: String)
 
     /// The JSON line.

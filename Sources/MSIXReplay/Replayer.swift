@@ -25,6 +25,7 @@ public struct Replayer {
     /// Where the capability sits in config space; cap_* offsets are relative to it.
     public static let capabilityOffset = 0x40
 
+    /// A replayer with no module yet: every op before the first `init` is an error.
     public init() {}
 
     /// Carries out one input line, passing each output line to `emit`.

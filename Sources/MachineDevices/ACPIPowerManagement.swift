@@ -11,6 +11,7 @@ import Synchronization
 /// Setting SLP_EN asks for the sleep state in SLP_TYP (`sleep`). There is no SCI: nothing here
 /// interrupts the guest.
 public final class ACPIPowerManagement: BusDevice {
+    /// Ports the registers take from their base (0x600 on the pc machine): 0x600–0x60B.
     public static let portCount: UInt64 = 12
     /// The PM timer's frequency, in Hz.
     public static let timerFrequency: UInt64 = 3_579_545

@@ -12,12 +12,20 @@ import Synchronization
 public final class FirmwareConfig: BusDevice {
     /// Selector keys of the items this device has.
     public enum Key {
+        /// FW_CFG_SIGNATURE: the 4 bytes "QEMU".
         public static let signature: UInt16 = 0x00
+        /// FW_CFG_ID: a 32-bit feature bitmap, 1 (the traditional interface, no DMA).
         public static let id: UInt16 = 0x01
+        /// FW_CFG_RAM_SIZE: bytes of RAM, 64-bit little-endian.
         public static let ramSize: UInt16 = 0x03
+        /// FW_CFG_NB_CPUS: the vCPU count, 16-bit little-endian.
         public static let cpuCount: UInt16 = 0x05
+        /// FW_CFG_MAX_CPUS: the most vCPUs (here the same count), 16-bit little-endian.
         public static let maxCPUs: UInt16 = 0x0F
+        /// FW_CFG_FILE_DIR: the file directory, a big-endian count followed by a 64-byte entry
+        /// per file (size, selector, reserved, 56-byte name).
         public static let fileDirectory: UInt16 = 0x19
+        /// FW_CFG_FILE_FIRST: the selector of the first file; file i is at `firstFile + i`.
         public static let firstFile: UInt16 = 0x20
     }
 

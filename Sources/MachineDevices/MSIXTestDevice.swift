@@ -19,14 +19,18 @@ import Synchronization
 ///   registers the ioeventfd; vectors past `ioeventfdLimit` (KVM allows about 1000 ioeventfds
 ///   per bus) are always served by exits. The effect is the same either way.
 public final class MSIXTestDevice: PCIDeviceModel {
+    /// The PCI vendor ID, 0x5357.
     public static let vendorID: UInt16 = 0x5357
+    /// The PCI device ID, 0x0001.
     public static let deviceID: UInt16 = 0x0001
+    /// The 24-bit class code: 0xFF0000 (class "unassigned", subclass and interface 0).
     public static let classCode: UInt32 = 0xFF_0000
     /// Where the MSI-X capability sits in config space.
     public static let capabilityOffset = 0x40
     /// Vectors whose doorbell gets its own ioeventfd.
     public static let ioeventfdLimit = 256
 
+    /// MSI-X vectors of the device (1…2048), as VECTORS reads.
     public let vectorCount: Int
     /// The device's MSI-X function (capability, table and PBA in BAR1, routing, doorbells).
     public let msix: MSIXFunction
@@ -76,6 +80,8 @@ public final class MSIXTestDevice: PCIDeviceModel {
 
     // MARK: BARs
 
+    /// A guest read of a BAR: BAR1 (table, PBA) goes to the MSI-X function; in BAR0 a 4-byte
+    /// aligned read returns a register (0 where there is none) and any other access all ones.
     public func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 {
         if let value = msix.barRead(bar, offset: offset, size: size) { return value }
         guard size == 4, offset % 4 == 0 else { return allOnes(size: size) }
@@ -95,6 +101,8 @@ public final class MSIXTestDevice: PCIDeviceModel {
         return UInt64(value)
     }
 
+    /// A guest write to a BAR: BAR1 goes to the MSI-X function; in BAR0 only 4-byte aligned
+    /// writes act (RAISE, USE, RESET_COUNTS, a DOORBELL served by its exit, …); others are ignored.
     public func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {
         if msix.barWrite(bar, offset: offset, size: size, value: value) { return }
         guard size == 4, offset % 4 == 0 else { return }

@@ -16,7 +16,9 @@ import Synchronization
 /// exit and the count stays 0, as with QEMU; the others count on every exit. With no test
 /// chosen the BARs read 0.
 public final class PCITestDevice: PCIDeviceModel {
+    /// The PCI vendor ID, 0x1B36 (Red Hat's, as QEMU gives it).
     public static let vendorID: UInt16 = 0x1B36
+    /// The PCI device ID, 0x0005.
     public static let deviceID: UInt16 = 0x0005
 
     struct Test {
@@ -48,6 +50,8 @@ public final class PCITestDevice: PCIDeviceModel {
     private let log: @Sendable (String) -> Void
     private let state = Mutex(State())
 
+    /// A device whose "eventfd" tests attach their ioeventfds to `vm`; `log` gets a line when one
+    /// cannot be attached (the test then counts by exits).
     public init(vm: KVMVirtualMachine, log: @escaping @Sendable (String) -> Void) {
         self.vm = vm
         self.log = log
@@ -67,6 +71,8 @@ public final class PCITestDevice: PCIDeviceModel {
     /// Writes counted for the current test.
     public var count: UInt32 { state.withLock { $0.count } }
 
+    /// A guest read of either BAR: the current test's header bytes from `offset` (both BARs show
+    /// the same header), 0 past the name's NUL and while no test is chosen.
     public func barRead(_ bar: Int, offset: UInt64, size: Int) -> UInt64 {
         state.withLock { s in
             guard let current = s.current else { return 0 }
@@ -82,6 +88,9 @@ public final class PCITestDevice: PCIDeviceModel {
         }
     }
 
+    /// A guest write: at offset 0 it ends the current test and, for a value 0…2, starts test
+    /// `bar`·3 + value with count 0. At the current test's offset in its own BAR it counts a
+    /// 1-byte write of the test's data value (any write, for a wildcard test).
     public func barWrite(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {
         state.withLock { s in
             if offset == 0 {

@@ -17,11 +17,17 @@ import Synchronization
 /// ```
 /// Reads of the flush and IRQ ports return 0.
 public final class PCTestDevice: Sendable {
+    /// The first port of the scratch and flush-page block, 0xE0.
     public static let portBase: UInt64 = 0xE0
+    /// Ports of that block: 0xE0–0xEB.
     public static let portCount: UInt64 = 12
+    /// The port of IRQ line 0, 0x2000.
     public static let irqPortBase: UInt64 = 0x2000
+    /// Ports of the IRQ block: 0x2000–0x2017 (writes past line 15 are ignored).
     public static let irqPortCount: UInt64 = 24
+    /// Guest-physical address of the iomem area, 0xFF000000.
     public static let memoryBase: UInt64 = 0xFF00_0000
+    /// Bytes of the iomem area: 64 KiB.
     public static let memorySize: UInt64 = 0x1_0000
 
     let ports: Ports

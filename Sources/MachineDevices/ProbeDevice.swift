@@ -10,10 +10,15 @@ import TextFormat
 public final class ProbeDevice: BusDevice {
     /// One recorded access.
     public struct Access: Equatable, Sendable, CustomStringConvertible {
+        /// True for a write, false for a read.
         public var isWrite: Bool
+        /// Bytes from the start of the device's range (port block or MMIO page).
         public var offset: UInt64
+        /// Bytes accessed (1, 2 or 4 for ports; up to 8 for MMIO).
         public var size: Int
+        /// The value written, or the value the read returned.
         public var value: UInt64
+        /// An access with these values.
         public init(isWrite: Bool, offset: UInt64, size: Int, value: UInt64) {
             self.isWrite = isWrite; self.offset = offset; self.size = size; self.value = value
         }
@@ -28,9 +33,12 @@ public final class ProbeDevice: BusDevice {
         var total = 0
     }
 
+    /// How many accesses the ring keeps (at least 1).
     public let capacity: Int
     private let state: Mutex<State>
 
+    /// A probe that records its last `capacity` accesses (raised to 1 if smaller); the last
+    /// value written starts at 0, so a first read returns all ones.
     public init(capacity: Int = 64) {
         self.capacity = max(1, capacity)
         state = Mutex(State(ring: Array(repeating: Access(isWrite: false, offset: 0, size: 0, value: 0), count: max(1, capacity))))

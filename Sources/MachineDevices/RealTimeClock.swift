@@ -12,6 +12,7 @@ import Synchronization
 /// guest accesses the clock (there is no timer thread): a match raises IRQ 8 when AIE is set.
 /// `nextAlarm` tells a sleeping machine when the alarm will wake it.
 public final class RealTimeClock: BusDevice {
+    /// Ports from the base (0x70 on the pc machine): index at base, data at base + 1.
     public static let portCount: UInt64 = 2
     // Register indexes and bits.
     static let secondsAlarm = 1, minutesAlarm = 3, hoursAlarm = 5

@@ -97,9 +97,16 @@ public final class GuestMemory: Sendable {
 
 /// Failures of guest memory, naming the address and size.
 public enum GuestMemoryError: Error, Equatable, CustomStringConvertible {
+    /// `init(size:)` was given a size in bytes that is zero, not a multiple of 4 KiB, or above
+    /// `Int.max`.
     case badSize(UInt64)
+    /// The host refused the anonymous mapping of `size` bytes; `errno` is `mmap`'s error number.
     case mapFailed(size: UInt64, errno: Int32)
+    /// An access of `count` bytes at guest-physical `address` does not lie inside
+    /// [0, `ramSize`), or its end overflows 64 bits.
     case outOfBounds(address: UInt64, count: UInt64, ramSize: UInt64)
+    /// `remapPage(at:)` could not change the protection of the page at `address` (the page's
+    /// start); `errno` is `mprotect`'s error number.
     case remapFailed(address: UInt64, errno: Int32)
 
     public var description: String {

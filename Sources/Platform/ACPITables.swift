@@ -6,21 +6,32 @@
 public struct ACPITables: Sendable {
     /// Where the RSDP goes: the BIOS area a kernel searches (0xE0000–0xFFFFF, 16-byte aligned).
     public static let base: UInt64 = 0xE_0000
-    /// The ports of the PM blocks and the SCI the FADT describes (QEMU's PIIX4 values).
+    // The ports of the PM blocks and the SCI the FADT describes are QEMU's PIIX4 values.
+    /// Port of the PM1a event block: PM1 status, then PM1 enable at +2 (4 ports).
     public static let pm1aEventPort: UInt16 = 0x600
+    /// Port of the PM1a control block (2 ports), whose SLP_TYP and SLP_EN fields enter a sleep state.
     public static let pm1aControlPort: UInt16 = 0x604
+    /// Port of the 32-bit ACPI PM timer (4 ports).
     public static let pmTimerPort: UInt16 = 0x608
+    /// The SCI's interrupt: ISA IRQ 9, on GSI 9, level-triggered and active high in the MADT.
     public static let sciInterrupt: UInt16 = 9
-    /// SLP_TYP values of the sleep states the DSDT's packages give (QEMU's).
+    /// SLP_TYP value of S3 (suspend to RAM) in the DSDT's \_S3 package (QEMU's).
     public static let s3SleepType: UInt8 = 1
+    /// SLP_TYP value of S5 (soft off) in the DSDT's \_S5 package (QEMU's).
     public static let s5SleepType: UInt8 = 0
 
     /// What the tables describe.
     public struct Machine: Sendable {
+        /// The local APIC ID of each processor, in MADT order; a processor's ACPI UID is its
+        /// index. IDs below 0xFF with UIDs up to 0xFF get Local APIC entries, the rest x2APIC ones.
         public var apicIDs: [UInt32]
+        /// The IOAPIC's ID in the MADT (default 0).
         public var ioapicID: UInt8 = 0
+        /// Guest-physical base of the IOAPIC's registers (default 0xFEC0_0000); its GSI base is 0.
         public var ioapicAddress: UInt32 = 0xFEC0_0000
+        /// Guest-physical base of the local APICs, in the MADT's header (default 0xFEE0_0000).
         public var lapicAddress: UInt32 = 0xFEE0_0000
+        /// A machine with these processors and the default IOAPIC and LAPIC addresses.
         public init(apicIDs: [UInt32]) { self.apicIDs = apicIDs }
     }
 
@@ -29,8 +40,11 @@ public struct ACPITables: Sendable {
     /// Guest-physical addresses of each table, by signature ("RSD PTR " for the RSDP).
     public let addresses: [String: UInt64]
 
+    /// Guest-physical address of the RSDP (always `base`), which a kernel is given or finds by
+    /// scanning the BIOS area.
     public var rsdpAddress: UInt64 { Self.base }
 
+    /// Lays out and checksums every table for `machine`.
     public init(_ machine: Machine) {
         var image = TableImage(base: Self.base)
         let rsdp = image.reserve(36, alignment: 16)

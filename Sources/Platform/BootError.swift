@@ -3,20 +3,41 @@ import TextFormat
 /// Why an image cannot be booted by the protocol chosen; each message names the image and the
 /// offending value. The CLI prints it on one line and exits with status 2.
 public enum BootError: Error, Equatable, CustomStringConvertible {
+    /// The protocol name asked for (`--boot-protocol`) is none of `BootProtocols.names`.
     case unknownProtocol(String)
     /// `--boot-protocol` named a protocol whose marks the image lacks.
     case protocolNotInImage(protocolName: String, image: String, lacks: String)
+    /// With `auto`, no protocol recognises `image` (the image's name).
     case noProtocol(image: String)
+    /// The protocol cannot pass modules (ELF64) and was given some; `module` is the first one's name.
     case modulesUnsupported(protocolName: String, module: String)
+    /// The Multiboot header at byte `offset` of the image has a bad checksum: `sum` (magic +
+    /// flags + checksum, modulo 2^32) is not 0.
     case multibootBadChecksum(image: String, offset: Int, sum: UInt32)
+    /// The Multiboot header's `flags` (the whole word) set a requirement bit (3–15) this loader
+    /// cannot honour.
     case multibootUnsupportedFlags(image: String, flags: UInt32)
+    /// Flag bit 16 is set but the header's address fields are cut off or inconsistent with each
+    /// other or with the file; `detail` says which field and why.
     case multibootBadAddresses(image: String, detail: String)
+    /// The `entry` point is not below `ramSize`, the size of the RAM at guest-physical 0.
     case entryOutsideRAM(protocolName: String, image: String, entry: UInt64, ramSize: UInt64)
+    /// The `entry` point is at or above 4 GiB, out of reach of a 32-bit entry.
     case entryAbove4GiB(protocolName: String, image: String, entry: UInt64)
+    /// A kernel range starting at guest-physical `address` lies neither inside 0x1000…0x10000
+    /// nor at or above 1 MiB, so it would cover the boot data, the EBDA or the BIOS area.
     case kernelOverlapsLowMemory(protocolName: String, image: String, address: UInt64)
+    /// Module `module` of `size` bytes, placed at guest-physical `address` (page-aligned after
+    /// the kernel and earlier modules), would end past `ramSize` (capped at 4 GiB for Multiboot).
     case moduleDoesNotFit(module: String, size: Int, address: UInt64, ramSize: UInt64)
+    /// A string for the boot data (the command line, or a module's name) is `length` bytes
+    /// long, more than `maximum` (`PCBootData.maxCommandLine`, the NUL not counted).
     case commandLineTooLong(length: Int, maximum: Int)
+    /// The boot data would take `bytes` bytes from `PCBootData.dataBase`, past the end of
+    /// conventional memory (0x9FC00).
     case bootDataDoesNotFit(protocolName: String, bytes: Int)
+    /// `ramSize` bytes of RAM are fewer than the `minimum` the protocol's boot data needs
+    /// (`PCBootData.minimumRAM`).
     case ramTooSmall(protocolName: String, ramSize: UInt64, minimum: UInt64)
 
     public var description: String {

@@ -6,15 +6,19 @@ import Memory
 public struct BootPlan: Sendable, Equatable {
     /// One change of guest RAM.
     public enum Write: Sendable, Equatable {
+        /// Copies the bytes to guest-physical address `at`.
         case bytes(at: UInt64, [UInt8])
+        /// Zeroes `count` bytes from guest-physical address `at`.
         case zero(at: UInt64, count: UInt64)
 
+        /// Guest-physical address of the first byte the write changes.
         public var address: UInt64 {
             switch self {
             case let .bytes(address, _), let .zero(address, _): address
             }
         }
 
+        /// Number of bytes the write changes.
         public var count: UInt64 {
             switch self {
             case let .bytes(_, bytes): UInt64(bytes.count)
@@ -44,6 +48,7 @@ public struct BootPlan: Sendable, Equatable {
     /// One start per vCPU, by index.
     public var vcpus: [VCPUStart]
 
+    /// A plan from its parts.
     public init(protocolName: String, writes: [Write], vcpus: [VCPUStart]) {
         self.protocolName = protocolName
         self.writes = writes
@@ -88,6 +93,8 @@ public struct BootRequest: Sendable {
     /// Guest-physical address of the machine's ACPI RSDP, if it has ACPI tables.
     public var rsdpAddress: UInt64?
 
+    /// A request to boot `image` on `layout`; by default with no modules, an empty device tree
+    /// and no ACPI tables.
     public init(image: [UInt8], name: String, layout: MachineLayout, modules: [BootModule] = [], deviceTree: [UInt8] = [],
                 rsdpAddress: UInt64? = nil) {
         self.image = image
@@ -101,8 +108,12 @@ public struct BootRequest: Sendable {
 
 /// A file loaded beside the kernel: its name (which becomes its command line) and its bytes.
 public struct BootModule: Sendable, Equatable {
+    /// The module's name (usually its file's path), given to the kernel as the module's string;
+    /// at most `PCBootData.maxCommandLine` bytes.
     public var name: String
+    /// The module's contents, copied to a page-aligned address after the kernel, at or above 1 MiB.
     public var bytes: [UInt8]
+    /// A module named `name` holding `bytes`.
     public init(name: String, bytes: [UInt8]) {
         self.name = name
         self.bytes = bytes
@@ -111,7 +122,10 @@ public struct BootModule: Sendable, Equatable {
 
 /// Why a boot plan cannot be applied.
 public enum BootPlanError: Error, Equatable, CustomStringConvertible {
+    /// A write of `count` bytes at guest-physical `address` does not lie inside [0, `ramSize`)
+    /// (or its end overflows 64 bits).
     case writeOutsideRAM(protocolName: String, address: UInt64, count: UInt64, ramSize: UInt64)
+    /// The plan starts `planned` vCPUs, but the machine has `machine`.
     case vcpuCount(protocolName: String, planned: Int, machine: Int)
 
     public var description: String {

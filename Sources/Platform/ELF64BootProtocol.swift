@@ -5,6 +5,7 @@
 public struct ELF64BootProtocol: BootProtocol {
     public let name = "elf64"
 
+    /// The protocol; it holds no state.
     public init() {}
 
     /// An ELF64 x86-64 executable (the header parses); other protocols are tried first.

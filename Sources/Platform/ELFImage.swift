@@ -10,17 +10,26 @@ import TextFormat
 public struct ELFImage: Sendable {
     /// One PT_LOAD segment: `fileSize` bytes from `fileOffset` copied to `address`, then zeroes up to `memorySize`.
     public struct Segment: Sendable, Equatable {
+        /// Guest-physical address the segment loads to (`p_paddr`).
         public let address: UInt64
+        /// Byte offset of the segment's data in the file (`p_offset`).
         public let fileOffset: Int
+        /// Bytes copied from the file (`p_filesz`), at most `memorySize`.
         public let fileSize: Int
+        /// Bytes the segment takes in memory (`p_memsz`), the zeroed tail included.
         public let memorySize: UInt64
+        /// One past the segment's last byte in memory, `address + memorySize` (never wraps: the
+        /// image refuses a segment that would).
         public var end: UInt64 { address + memorySize }
     }
 
     /// One ELF note: its owner's name (without the NUL), type and descriptor bytes.
     public struct Note: Sendable, Equatable {
+        /// The owner's name, e.g. "Xen", without its NUL.
         public let name: String
+        /// The note's type, whose meaning depends on the owner (18 is Xen's PHYS32_ENTRY).
         public let type: UInt32
+        /// The descriptor's bytes, without padding.
         public let descriptor: [UInt8]
     }
 
@@ -32,8 +41,11 @@ public struct ELFImage: Sendable {
         case elf32OrElf64
     }
 
+    /// The entry point (`e_entry`), taken as a guest-physical address; it lies inside a segment.
     public let entry: UInt64
+    /// The PT_LOAD segments in program-header order: at least one, none overlapping another.
     public let segments: [Segment]
+    /// The notes of every PT_NOTE segment, in file order (empty when there are none).
     public let notes: [Note]
     /// 32 or 64.
     public let bits: Int
@@ -166,16 +178,35 @@ public struct ELFImage: Sendable {
 public enum ELFError: Error, Equatable, CustomStringConvertible {
     /// The device tree does not fit the area the boot protocol reserves for it.
     case deviceTreeTooLarge(size: Int, maximum: UInt64)
+    /// The file (named by the first value) is too short for `what` (the ELF header or the program
+    /// header table), which needs `need` bytes; the file has `have`.
     case truncated(String, what: String, need: Int, have: Int)
+    /// The file (named by the value) does not start with the ELF magic `\x7FELF`.
     case notELF(String)
+    /// A header `field` (class, data encoding, `e_type`, `e_machine`, `e_phentsize`) holds
+    /// `value`, which this loader does not take; `expected` says what it takes.
     case unsupported(String, field: String, value: UInt64, expected: String)
+    /// The file range of program header `index`, `size` bytes at file `offset`, runs past the
+    /// end of the `fileSize`-byte file.
     case segmentOutsideFile(String, index: Int, offset: UInt64, size: UInt64, fileSize: Int)
+    /// The PT_LOAD entry `index` of the program header table has a `fileSize` (`p_filesz`)
+    /// larger than its `memorySize` (`p_memsz`).
     case segmentFileLargerThanMemory(String, index: Int, fileSize: UInt64, memorySize: UInt64)
+    /// The PT_LOAD entry `index` of the program header table, `size` bytes at `address`, runs
+    /// past the end of the 64-bit address space.
     case segmentWraps(String, index: Int, address: UInt64, size: UInt64)
+    /// Two PT_LOAD segments overlap in memory: the earlier one starts at `first`, the later at
+    /// `second`.
     case segmentsOverlap(String, first: UInt64, second: UInt64)
+    /// The file (named by the value) has no PT_LOAD segment.
     case noLoadableSegments(String)
+    /// The `entry` point lies in none of the PT_LOAD segments.
     case entryOutsideSegments(String, entry: UInt64)
+    /// A segment of `size` bytes at `address` starts below `reservedEnd`, the lowest address the
+    /// protocol lets a kernel use (1 MiB for ELF64, 0x1000 for Multiboot and PVH).
     case overlapsReserved(String, address: UInt64, size: UInt64, reservedEnd: UInt64)
+    /// A segment (or a Multiboot flat kernel) of `size` bytes at `address` ends past `ramSize`
+    /// bytes of RAM.
     case doesNotFit(String, address: UInt64, size: UInt64, ramSize: UInt64)
 
     public var description: String {

@@ -12,8 +12,9 @@ public enum LongMode {
     // Page-table entry bits.
     static let present: UInt64 = 1 << 0, writable: UInt64 = 1 << 1, pageSize: UInt64 = 1 << 7
 
-    /// Selectors of the flat segments in the GDT.
+    /// Selector of the flat 64-bit code segment in the GDT at `BootLayout.gdtAddress`.
     public static let codeSelector: UInt16 = 0x08
+    /// Selector of the flat data segment in that GDT, loaded into DS, ES, FS, GS and SS.
     public static let dataSelector: UInt16 = 0x10
 
     /// The GDT and the page tables (identity map of the low 4 GiB with 2 MiB pages), as writes

@@ -61,18 +61,30 @@ public enum MachineDeviceTree {
     /// The paths of the nodes for one layout (unit addresses in lower-case hex, as the
     /// specification writes them).
     public struct Paths: Sendable, Equatable {
+        /// The RAM at guest-physical 0: "/memory@0" (high RAM has a node of its own, not named here).
         public let memory: String
+        /// The parent of the `cpu@N` nodes: "/cpus".
         public let cpus = "/cpus"
+        /// The node with `bootargs` and `stdout-path`: "/chosen".
         public let chosen = "/chosen"
+        /// The bus node of the port devices: "/isa".
         public let isa = "/isa"
+        /// The console: "/isa/serial@<consolePort>", the path `stdout-path` names.
         public let serial: String
+        /// The exit port: "/isa/exit@<exitPort>".
         public let exit: String
+        /// The probe device's port block: "/isa/probe@<probePort>".
         public let probePorts: String
+        /// The PCI host bridge: "/pci@<ecamBase>".
         public let pci: String
+        /// The probe device's MMIO page: "/probe@<probeMMIOBase>".
         public let probeMMIO: String
+        /// The IOAPIC: "/interrupt-controller@<ioapicBase>".
         public let ioapic: String
+        /// The local APIC: "/interrupt-controller@<lapicBase>".
         public let lapic: String
 
+        /// The paths of the nodes `makeDeviceTree(for:reserved:blobAddress:)` writes for `layout`.
         public init(_ layout: MachineLayout) {
             memory = "/memory@0"
             serial = "/isa/serial@" + unitAddress(UInt64(layout.consolePort))

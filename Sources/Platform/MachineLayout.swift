@@ -37,14 +37,17 @@ public struct MachineLayout: Sendable, Equatable {
     }
     /// Number of vCPUs; vCPU i has APIC ID i.
     public var vcpuCount: Int = 1
-    /// Base and size of the PCI 32-bit memory window from which BARs are assigned.
+    /// Guest-physical base of the PCI 32-bit memory window from which BARs are assigned.
     public var mmioWindowBase: UInt64 = 0xC000_0000
+    /// Bytes of the PCI 32-bit memory window (default 512 MiB); it must end at or below 4 GiB.
     public var mmioWindowSize: UInt64 = 0x2000_0000
     /// Base of the ECAM window for bus 0 (1 MiB: 32 devices × 8 functions × 4 KiB).
     public var ecamBase: UInt64 = 0xE000_0000
+    /// Bytes of the ECAM window: 1 MiB per bus, 1 to 256 buses (default 1 MiB, bus 0 only).
     public var ecamSize: UInt64 = 0x10_0000
-    /// PCI I/O port window described to guests for I/O BARs.
+    /// First port of the PCI I/O port window described to guests for I/O BARs.
     public var ioWindowBase: UInt64 = 0xC000
+    /// Number of ports in the PCI I/O window (default 0x4000: ports 0xC000–0xFFFF).
     public var ioWindowSize: UInt64 = 0x4000
     /// Legacy PCI configuration mechanism #1: the address port; the data ports follow at +4…+7.
     public var pciConfigAddressPort: UInt16 = 0xCF8
@@ -52,6 +55,7 @@ public struct MachineLayout: Sendable, Equatable {
     /// cannot be moved; the LAPIC starts at its architectural base (a guest may move it through
     /// IA32_APIC_BASE, which is the guest's business, not the layout's).
     public let ioapicBase: UInt64 = 0xFEC0_0000
+    /// Guest-physical base of the local APIC's registers, the architectural default.
     public let lapicBase: UInt64 = 0xFEE0_0000
     /// Each controller's register window.
     public static let interruptControllerSize: UInt64 = 0x1000
@@ -59,24 +63,34 @@ public struct MachineLayout: Sendable, Equatable {
     /// KVM uses for its identity-mapped page table by default: guest-physical space no RAM, BAR or
     /// device may use.
     public let tssBase: UInt64 = 0xFFFB_D000
+    /// Bytes reserved for KVM at `tssBase` (four pages): the three TSS pages and the identity-map page.
     public static let tssSize: UInt64 = 0x4000
-    /// The 8250 console's base port and the exit port.
+    /// The 8250 console's base port.
     public var consolePort: UInt16 = 0x3F8
+    /// The exit port: a write of V ends the run with V (0 is a pass).
     public var exitPort: UInt16 = 0xF4
     /// The probe device: a port block and an MMIO page that echo the complement of the last write.
+    /// This is the first port of its block of `MachineDeviceTree.probePortCount` ports.
     public var probePort: UInt16 = 0xE0
+    /// Guest-physical base of the probe device's MMIO page.
     public var probeMMIOBase: UInt64 = 0xF000_0000
+    /// Bytes of the probe device's MMIO range (default one 4 KiB page).
     public var probeMMIOSize: UInt64 = 0x1000
     /// The guest command line, given to the guest as `/chosen/bootargs`.
     public var commandLine: String = ""
 
+    /// The default layout: 64 MiB of RAM, one vCPU, no high RAM, each property's default.
     public init() {}
 
     /// A named range of guest-physical or port space.
     public struct Region: Sendable, Equatable {
+        /// What the range is, for messages ("RAM", "ECAM", "console", ...).
         public let name: String
+        /// The first guest-physical address or port of the range.
         public let base: UInt64
+        /// Bytes (or ports) in the range.
         public let size: UInt64
+        /// A range named `name` of `size` bytes or ports from `base`.
         public init(_ name: String, _ base: UInt64, _ size: UInt64) {
             self.name = name
             self.base = base

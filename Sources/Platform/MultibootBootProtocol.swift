@@ -11,7 +11,9 @@ import TextFormat
 /// the kernel, each with its name as its string), the memory map and the boot loader's name.
 public struct MultibootBootProtocol: BootProtocol {
     public let name = "multiboot"
+    /// The magic number that starts a Multiboot header (its first field).
     public static let headerMagic: UInt32 = 0x1BAD_B002
+    /// The value in EAX at the kernel's entry, which tells it a Multiboot loader started it.
     public static let bootloaderMagic: UInt32 = 0x2BAD_B002
     /// The header must lie entirely in the image's first 8 KiB.
     public static let searchLength = 8192
@@ -22,8 +24,11 @@ public struct MultibootBootProtocol: BootProtocol {
 
     /// What the header says.
     public struct Header: Sendable, Equatable {
+        /// Byte offset of the header's magic in the image (a multiple of 4, below 8 KiB).
         public let offset: Int
+        /// The flags field: requirement bits 0–15, flag bit 16 for the address fields.
         public let flags: UInt32
+        /// The checksum field as stored; magic + flags + checksum must be 0 modulo 2^32.
         public let checksum: UInt32
         /// header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr (flag bit 16).
         public let addresses: (header: UInt32, load: UInt32, loadEnd: UInt32, bssEnd: UInt32, entry: UInt32)?
@@ -34,6 +39,7 @@ public struct MultibootBootProtocol: BootProtocol {
         }
     }
 
+    /// The protocol; it holds no state.
     public init() {}
 
     /// The first 4-byte-aligned magic in the first 8 KiB (its checksum unchecked: a bad one is

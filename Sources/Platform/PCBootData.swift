@@ -9,13 +9,17 @@
 /// Everything but the kernel and the modules is small, so it lives in low memory, which the
 /// memory map still lists as RAM: a kernel reads its boot data first and may reuse the space after.
 public struct PCBootData {
+    /// Guest-physical address of the protected-mode entry's GDT: null, code32 (0x08), data32 (0x10).
     public static let gdtAddress: UInt64 = 0x500
+    /// Guest-physical address of the first byte of boot data; `reserve` places from here up.
     public static let dataBase: UInt64 = 0x1_0000
     /// The end of conventional memory (639 KiB), as the memory map reports it.
     public static let conventionalEnd: UInt64 = 0x9_FC00
     /// Where the BIOS area starts (reserved in the memory map up to 1 MiB; the ACPI tables of
     /// the pc machine are there).
     public static let biosAreaStart: UInt64 = 0xE_0000
+    /// Where memory above the legacy holes starts (1 MiB): RAM in the map, and the lowest
+    /// address of modules and of kernels not in low memory.
     public static let highMemoryStart: UInt64 = 0x10_0000
     /// Low memory a kernel may load into (kvm-unit-tests' realmode test loads at 0x8000): after
     /// the IVT, the BIOS data area and the GDT page, below the boot data.
@@ -37,9 +41,13 @@ public struct PCBootData {
 
     /// One range of the memory map, in E820 terms (1 = RAM, 2 = reserved).
     public struct MemoryRange: Sendable, Equatable {
+        /// Guest-physical address of the range's first byte.
         public let base: UInt64
+        /// Bytes in the range.
         public let size: UInt64
+        /// The E820 type: `ram` or `reserved`.
         public let type: UInt32
+        /// The E820 type codes used: `ram` (1) is usable RAM, `reserved` (2) is not to be used.
         public static let ram: UInt32 = 1, reserved: UInt32 = 2
     }
 
@@ -87,6 +95,7 @@ public struct PCBootData {
     /// The bytes placed so far, from `dataBase` on.
     private(set) var bytes: [UInt8] = []
 
+    /// Empty boot data for the protocol `protocolName`, which its errors name.
     public init(protocolName: String) {
         self.protocolName = protocolName
     }

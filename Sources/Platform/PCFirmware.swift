@@ -8,10 +8,13 @@
 ///  0xF0000  handlers (F000:0000 IRET; F000:0010 EOI to the master, IRET; F000:0020 EOI to both, IRET)
 /// ```
 public enum PCFirmware {
+    /// The real-mode segment every IVT entry points into (F000:offset).
     public static let handlerSegment: UInt16 = 0xF000
+    /// Guest-physical address of the handlers, `handlerSegment` × 16.
     public static let handlersAddress: UInt64 = 0xF_0000
-    /// The vector bases the machine gives the 8259s, as SeaBIOS does.
+    /// The master 8259's vector base the machine programs, as SeaBIOS does (IRQs 0–7).
     public static let masterVectorBase: UInt8 = 0x08
+    /// The slave 8259's vector base the machine programs, as SeaBIOS does (IRQs 8–15).
     public static let slaveVectorBase: UInt8 = 0x70
 
     static let iret: [UInt8] = [0xCF]

@@ -5,10 +5,14 @@
 /// RSDP's address (0 when the machine has no ACPI tables); the others wait for INIT/SIPI.
 public struct PVHBootProtocol: BootProtocol {
     public let name = "pvh"
+    /// The owner name of the entry note.
     public static let noteOwner = "Xen"
+    /// The entry note's type, XEN_ELFNOTE_PHYS32_ENTRY.
     public static let entryNoteType: UInt32 = 18
+    /// The first field of `hvm_start_info`, `XEN_HVM_START_MAGIC_VALUE`.
     public static let startInfoMagic: UInt32 = 0x336E_C578
 
+    /// The protocol; it holds no state.
     public init() {}
 
     /// The entry point the note gives, or nil when the image has no such note.

@@ -2,7 +2,9 @@ import KVM
 
 /// The 32-bit protected-mode entry state of the Multiboot and PVH protocols.
 public enum ProtectedMode {
+    /// Selector of the flat 32-bit code segment in the GDT at `PCBootData.gdtAddress`.
     public static let codeSelector: UInt16 = 0x08
+    /// Selector of the flat 32-bit data segment in that GDT, loaded into DS, ES, FS, GS and SS.
     public static let dataSelector: UInt16 = 0x10
 
     /// Puts `vcpu` in 32-bit protected mode without paging at `eip`: flat 32-bit code and data

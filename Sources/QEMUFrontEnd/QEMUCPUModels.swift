@@ -6,22 +6,29 @@ import KVM
 /// KVM's. Values are QEMU's model definitions (version 1) with what QEMU adds under KVM: the
 /// hypervisor bit, x2APIC, and the KVM paravirtual features of leaf 0x4000_0001.
 public struct NamedCPUModel: Sendable, Equatable {
+    /// The name `-cpu` takes (`Opteron_G1`, `Skylake-Server`), and the model's key in `all`.
     public let name: String
     /// Leaf 1 EAX: stepping, model, family (with their extended fields).
     public let signature: UInt32
-    /// The highest basic and extended leaves (leaf 0 and leaf 0x8000_0000 EAX).
+    /// The highest basic leaf (leaf 0 EAX); basic leaves above it read zero.
     public let level: UInt32
+    /// The highest extended leaf (leaf 0x8000_0000 EAX); extended leaves above it read zero.
     public let extendedLevel: UInt32
     /// Leaves 0x8000_0002…4.
     public let brand: String
     /// The bits the model has, per (leaf, subleaf, register); a register not listed keeps KVM's value.
     public let features: [Register: UInt32]
 
+    /// One CPUID output register, the key of `features`: a leaf, a subleaf and which of EAX,
+    /// EBX, ECX, EDX.
     public struct Register: Sendable, Hashable {
+        /// The CPUID leaf (the EAX input), e.g. 1 or 0x8000_0001.
         public let leaf: UInt32
+        /// The subleaf (the ECX input); 0 for a leaf without subleaves.
         public let subleaf: UInt32
         /// "a", "b", "c" or "d".
         public let name: Character
+        /// Register `name` ("a", "b", "c" or "d") of leaf `leaf`, subleaf `subleaf`.
         public init(_ leaf: UInt32, _ subleaf: UInt32, _ name: Character) {
             self.leaf = leaf
             self.subleaf = subleaf
@@ -40,6 +47,7 @@ public struct NamedCPUModel: Sendable, Equatable {
 
     static let baseEDX: UInt32 = 0x078B_FBFF  // FPU … SSE2, the set both models share
 
+    /// QEMU's `Opteron_G1`: AMD family 15, model 6, stepping 1, levels 5 and 0x8000_0008.
     public static let opteronG1 = NamedCPUModel(
         name: "Opteron_G1", signature: 0x0000_0F61, level: 5, extendedLevel: 0x8000_0008,
         brand: "AMD Opteron 240 (Gen 1 Class Opteron)",
@@ -48,6 +56,7 @@ public struct NamedCPUModel: Sendable, Equatable {
             Register(0x8000_0001, 0, "d"): 0x2010_0800, Register(0x8000_0001, 0, "c"): 0,
         ])
 
+    /// QEMU's `Skylake-Server`: Intel family 6, model 85, stepping 4, levels 0xD and 0x8000_0008.
     public static let skylakeServer = NamedCPUModel(
         name: "Skylake-Server", signature: 0x0005_0654, level: 0xD, extendedLevel: 0x8000_0008,
         brand: "Intel Xeon Processor (Skylake)",

@@ -12,36 +12,65 @@ import TextFormat
 /// `-device pci-testdev`, `-device isa-debug-exit[,iobase=…,iosize=…]`, `-device ?|help`,
 /// `-global kvm-pit.lost_tick_policy=discard|delay`, `-overcommit cpu-pm=on|off`, `-h`/`--help`, `-version`.
 public struct QEMUCommandLine: Sendable, Equatable {
+    /// `-kernel FILE`: the path of the Multiboot or PVH kernel to boot; nil when not given
+    /// (`vmm-qemu` then refuses to run).
     public var kernel: String?
+    /// `-initrd FILE[,FILE…]`: paths of the modules handed to the kernel, in order; each
+    /// `-initrd` adds its comma-separated list.
     public var initrds: [String] = []
+    /// `-append TEXT`: the kernel command line (default empty).
     public var append = ""
+    /// `-m`: RAM in MiB, 1…`maximumMemoryMiB` (default 128). `-m` takes a number of MiB, or
+    /// of GiB with a `G` suffix (`M` is also accepted; either case), optionally after `size=`.
     public var memoryMiB: UInt64 = 128
+    /// `-smp N` or `-smp cpus=N`: the number of vCPUs, 1…64 (default 1).
     public var cpus = 1
+    /// `-cpu`: the CPU model and the features named after it (default `qemu64`, no changes).
     public var cpu = CPUModel()
+    /// `-serial stdio` or `-nographic`: the guest's COM1 output is echoed to standard output
+    /// (default false; `-serial none` or `null` clears it).
     public var serialToStdout = false
+    /// `-no-reboot` was given. Recorded only: the machine cannot reboot, so a guest reset ends
+    /// the run (status 0) either way.
     public var noReboot = false
+    /// `-device pc-testdev`: the pc machine gets QEMU's pc-testdev (default false).
     public var testDevice = false
+    /// `-device pci-testdev`: the pc machine gets QEMU's pci-testdev, 1b36:0005 (default false).
     public var pciTestDevice = false
     /// isa-debug-exit's ports, if the device is there.
     public var debugExit: (base: UInt16, size: UInt16)?
+    /// Whether the machine has the in-kernel i8254 PIT: false after `-machine pit=off`.
     public var pit = true
+    /// `-global kvm-pit.lost_tick_policy=`: true for `delay` (the default: the PIT re-injects
+    /// ticks the guest missed), false for `discard`.
     public var pitReinjection = true
     /// `-overcommit cpu-pm=on`: HLT, PAUSE, MWAIT and C-state exits go to the guest where KVM can.
     public var cpuPM = false
     /// What to do instead of running a guest.
     public var action: Action = .run
 
+    /// What a command line asks for: boot the kernel, or print something and exit.
     public enum Action: Sendable, Equatable {
+        /// `run` boots the kernel (the default); `help` prints `QEMUCommandLine.help` (`-h`,
+        /// `-help`, `--help`); `version` prints its first line (`-version`); `listDevices`
+        /// prints `QEMUCommandLine.deviceList` (`-device ?` or `-device help`).
         case run, help, version, listDevices
     }
 
     /// `-cpu`: the model (KVM's supported CPUID, or a named model made of it) and the features that change it.
     public struct CPUModel: Sendable, Equatable {
+        /// The model's name: `qemu64`, `kvm64`, `max` or `host` (KVM's supported CPUID as it
+        /// is), or a key of `NamedCPUModel.all`.
         public var model = "qemu64"
+        /// Features named with `+`, keys of `QEMUCommandLine.cpuFeatures`: each set only if KVM
+        /// supports it.
         public var enabled: [String] = []
+        /// Features named with `-`, keys of `QEMUCommandLine.cpuFeatures`: each cleared.
         public var disabled: [String] = []
+        /// `vendor=NAME`: the 12-byte CPUID vendor string; nil keeps the host's.
         public var vendor: String?
 
+        /// A `-cpu` value made of these parts (the parser checks them; this initializer does not).
         public init(model: String = "qemu64", enabled: [String] = [], disabled: [String] = [], vendor: String? = nil) {
             self.model = model
             self.enabled = enabled
@@ -69,6 +98,8 @@ public struct QEMUCommandLine: Sendable, Equatable {
     /// The largest `-m` taken: 1 TiB, what 40 physical address bits reach.
     public static let maximumMemoryMiB: UInt64 = 1 << 20
 
+    /// The defaults of an empty command line: no kernel, 128 MiB, one vCPU, `qemu64`, no test
+    /// devices and no isa-debug-exit, the PIT re-injecting missed ticks, action `.run`.
     public init() {}
 
     /// Parses `arguments` (without the program name). Throws `QEMUCommandLineError` naming the
@@ -231,10 +262,16 @@ public struct QEMUCommandLine: Sendable, Equatable {
 
 /// Why a QEMU command line cannot be taken; one line, naming the option.
 public enum QEMUCommandLineError: Error, Equatable, CustomStringConvertible {
+    /// An option this front end does not know, as it was given (e.g. `-bios`).
     case unsupportedOption(String)
+    /// A known option (with one dash; `-M` reported as `-machine`) with a value, or one
+    /// comma-separated part of it, that it does not take: the option, then that value.
     case unsupportedValue(String, String)
+    /// The option (with one dash) ended the command line without its value.
     case missingValue(String)
+    /// An argument that does not start with `-`, as given.
     case unexpectedArgument(String)
+    /// `-m` asked for more than the pc machine takes: the value as given, then the limit in MiB.
     case memoryTooLarge(String, maximumMiB: UInt64)
 
     public var description: String {

@@ -37,7 +37,8 @@ extension QEMUCommandLine {
 
     /// The status QEMU exits with for `outcome`: isa-debug-exit's (value << 1) | 1; 0 when the
     /// guest powered off or reset itself (with -no-reboot QEMU exits then, and without it we
-    /// cannot reboot either); 2 when the VMM could not go on.
+    /// cannot reboot either); 2 when the VMM could not go on (a vCPU failure, a host error, a
+    /// timeout); 143 when the host stopped the run.
     public static func exitStatus(_ outcome: RunOutcome) -> Int32 {
         switch outcome {
         case let .guestExit(value): Int32(truncatingIfNeeded: (value << 1 | 1) & 0xFF)
@@ -82,8 +83,10 @@ extension QEMUCommandLine {
 /// `NamedCPUModel`) for a named one, minus the features named with "-", plus those named with
 /// "+" that KVM has (QEMU drops one the host lacks, with a warning), and with the vendor given.
 public struct QEMUCPUID: CPUIDPolicy {
+    /// The `-cpu` value the policy applies.
     public let model: QEMUCommandLine.CPUModel
 
+    /// The policy for `-cpu` value `model`.
     public init(model: QEMUCommandLine.CPUModel) {
         self.model = model
     }

@@ -1,4 +1,4 @@
-/// Small text helpers the modules share for messages and reports (no Foundation).
+// Small text helpers the modules share for messages and reports (no Foundation).
 
 /// "0x1f" (lower-case hex; "-0x1f" for a negative value).
 public func hex<T: BinaryInteger>(_ value: T) -> String {

@@ -11,6 +11,7 @@ public final class Monitor: Sendable {
     private nonisolated(unsafe) let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private nonisolated(unsafe) let condition: UnsafeMutablePointer<pthread_cond_t>
 
+    /// Makes an unlocked monitor whose condition waits on `CLOCK_MONOTONIC`.
     public init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)

@@ -46,7 +46,9 @@ public final class OSThread: Sendable {
 
 /// A thread that could not be started: its name and pthread_create's error number.
 public struct ThreadError: Error, Equatable, CustomStringConvertible {
+    /// The name the thread was given in `OSThread.init(name:_:)`.
     public let name: String
+    /// The error number `pthread_create` returned (`EAGAIN` when the thread limit is reached).
     public let errno: Int32
     public var description: String {
         "cannot start thread \(name): " + (errno == EAGAIN ? "EAGAIN (thread limit reached)" : "errno \(errno)")

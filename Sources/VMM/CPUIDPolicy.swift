@@ -15,6 +15,7 @@ public protocol CPUIDPolicy: Sendable {
 /// The default policy: KVM's supported values, with vCPU i's APIC ID (= i) in leaf 1
 /// EBX[31:24] and in the x2APIC ID of leaves 0xB and 0x1F (EDX).
 public struct StandardCPUID: CPUIDPolicy {
+    /// The default policy (it has no settings).
     public init() {}
 
     public func adjust(_ entry: inout CPUIDEntry, vcpu: Int) {

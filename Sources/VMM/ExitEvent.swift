@@ -2,10 +2,14 @@
 /// out of the exit, so nothing of the vCPU's `kvm_run` area outlives it. String I/O is one event
 /// per item.
 public struct ExitEvent: Sendable, Equatable {
+    /// Which space the access is in, and its direction.
     public enum Kind: Sendable, Equatable {
+        /// `portRead`: an IN (or INS item); `portWrite`: an OUT (or OUTS item); `mmioRead` and
+        /// `mmioWrite`: a load or store to an address no memory slot backs (or a store to a ROM).
         case portRead, portWrite, mmioRead, mmioWrite
     }
 
+    /// The access's space and direction.
     public let kind: Kind
     /// The vCPU that exited.
     public let vcpu: Int
@@ -21,6 +25,7 @@ public struct ExitEvent: Sendable, Equatable {
     /// True for port and MMIO writes.
     public var isWrite: Bool { kind == .portWrite || kind == .mmioWrite }
 
+    /// An event with these values (the vCPU loop makes them; a test of a hook may too).
     public init(kind: Kind, vcpu: Int, address: UInt64, size: Int, value: UInt64, count: Int = 1) {
         self.kind = kind
         self.vcpu = vcpu

@@ -5,10 +5,13 @@ import PCI
 /// Drives an MSI-X test device from the host through the machine's buses, the way a guest
 /// driver's accesses arrive (minus the vCPU exit): for tests and benchmarks of the routing path.
 public struct MSIXTestDeviceDriver {
+    /// The machine whose buses the accesses go through.
     public let machine: Machine
+    /// The test device's PCI function (config space writes go straight to it).
     public let function: PCIFunction
-    /// Where BAR1 (table at 0, PBA after it) and BAR0 (registers) are mapped.
+    /// Guest-physical address where BAR1 is mapped: the table at 0, the PBA at `pbaOffset`.
     public let table: UInt64
+    /// Guest-physical address where BAR0 (the `MSIXTestDeviceRegister` registers) is mapped.
     public let registers: UInt64
     /// The PBA's offset in BAR1.
     public let pbaOffset: UInt64

@@ -23,9 +23,13 @@ import Threads
 /// is loaded fails without using the machine up; after a run, build a new machine for the next.
 /// Every method is safe to call from any thread: the phase and the boot data live in one mutex.
 public final class Machine: Sendable {
+    /// The configuration the machine was built from (validated).
     public let configuration: MachineConfiguration
+    /// The machine's layout: `configuration.layout`.
     public var layout: MachineLayout { configuration.layout }
+    /// The KVM system, opened at `configuration.kvmDevicePath`.
     public let kvm: KVMSystem
+    /// The KVM virtual machine, with its in-kernel irqchip (LAPICs, IOAPIC, and the 8259s).
     public let vm: KVMVirtualMachine
     /// RAM at guest-physical 0 (the host mapping of `ram`).
     public let memory: GuestMemory
@@ -35,12 +39,20 @@ public final class Machine: Sendable {
     public let extraMemory: [MemorySlot]
     /// RAM above 4 GiB (`layout.highRAMSize`), in the slot after the extra regions; nil without it.
     public let highRAM: MemorySlot?
+    /// The vCPUs, in index order: vCPU i has KVM ID and APIC ID i.
     public let vcpus: [KVMVCPU]
+    /// The port I/O bus (ports 0…0xFFFF); register a device here to answer guest IN and OUT.
     public let portBus: Bus
+    /// The MMIO bus: guest-physical addresses no memory slot backs; register devices here.
     public let mmioBus: Bus
+    /// The console (its `transcript` is what the guest printed): the 8250 at `layout.consolePort`
+    /// on our machine while `standardDevices` keeps `.console`; COM1's output on the pc machine.
     public let console: ConsoleDevice
-    /// The probe device at the probe port block and at the probe MMIO page.
+    /// The probe device at the probe port block (`layout.probePort`); on the bus only when the
+    /// configuration keeps `.probe` (never on the pc machine, whose pc-testdev has those ports).
     public let portProbe = ProbeDevice()
+    /// The probe device at the probe MMIO page (`layout.probeMMIOBase`); on the bus under the
+    /// same conditions as `portProbe`.
     public let mmioProbe = ProbeDevice()
     /// PCI bus 0, reached through ports 0xCF8/0xCFC and the ECAM window.
     public let pci: PCIRoot
@@ -53,10 +65,13 @@ public final class Machine: Sendable {
 
     /// Where a machine is in its life.
     public enum Phase: Sendable, Equatable {
+        /// Built, with no guest loaded yet: `run` refuses and leaves the machine usable.
         case built
         /// A boot plan is in memory; the name of the protocol that made it.
         case loaded(protocol: String)
+        /// `run` has started the vCPUs and not yet returned.
         case running
+        /// The run has ended; the machine cannot load or run again.
         case finished
     }
 

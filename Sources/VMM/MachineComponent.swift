@@ -13,21 +13,30 @@ import Platform
 /// handed. If it throws, the machine is not built. `stop` runs after every vCPU has left, when a
 /// run ends: stop backend threads, flush buffers.
 public protocol MachineComponent: Sendable {
+    /// Registers the component's devices on the parts in `machine`; called once, while the
+    /// machine is built. An error thrown here is the error of `Machine.init`.
     func attach(to machine: MachineAssembly) throws
+    /// Ends what the component runs (backend threads, buffers) once every vCPU has left, at the
+    /// end of the machine's run.
     func stop()
 }
 
 extension MachineComponent {
+    /// Does nothing: a component with nothing running needs no `stop`.
     public func stop() {}
 }
 
 /// What a `MachineComponent` is given to attach to: the parts of the machine being built.
 public struct MachineAssembly: Sendable {
+    /// The machine's layout (RAM, vCPUs, windows, ports).
     public let layout: MachineLayout
+    /// The KVM virtual machine (for ioeventfds, irqfds, IRQ lines).
     public let vm: KVMVirtualMachine
     /// RAM at guest-physical 0.
     public let memory: GuestMemory
+    /// The port I/O bus.
     public let portBus: Bus
+    /// The MMIO bus (guest-physical addresses).
     public let mmioBus: Bus
     /// PCI bus 0; `pci.nextFreeDevice()` gives the next free slot.
     public let pci: PCIRoot
@@ -50,5 +59,6 @@ public struct StandardDevices: OptionSet, Sendable {
     public static let exitPort = StandardDevices(rawValue: 1 << 1)
     /// The probe device's ports and MMIO page.
     public static let probe = StandardDevices(rawValue: 1 << 2)
+    /// Every standard device: the console, the exit port and the probe (the default).
     public static let all: StandardDevices = [.console, .exitPort, .probe]
 }

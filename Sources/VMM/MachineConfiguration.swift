@@ -9,6 +9,8 @@ import TextFormat
 
 /// What to build: the layout (RAM, vCPUs, windows), where KVM is, and where output goes.
 public struct MachineConfiguration: Sendable {
+    /// RAM, vCPU count, PCI windows, ECAM and ports (default `MachineLayout()`: 64 MiB of RAM,
+    /// one vCPU); `validate` checks it.
     public var layout = MachineLayout()
     /// The KVM device to open.
     public var kvmDevicePath = "/dev/kvm"
@@ -47,6 +49,8 @@ public struct MachineConfiguration: Sendable {
     /// Where the VMM's own diagnostics go (one line each); standard error by default.
     public var log: @Sendable (String) -> Void = MachineConfiguration.standardError
 
+    /// The default configuration: this project's machine (`.vmm`) with the default layout, every
+    /// standard device, one MSI-X test device of 16 vectors, the console echoed to standard output.
     public init() {}
 
     /// Sends the machine's diagnostics to `logger` (swift-log) instead of standard error: each

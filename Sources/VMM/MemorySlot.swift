@@ -5,6 +5,7 @@ import TextFormat
 /// A range of guest-physical memory beyond RAM at 0 that a configuration asks for
 /// (`MachineConfiguration.extraMemory`): more RAM, or a ROM the guest can read but not change.
 public struct MemoryRegion: Sendable, Equatable {
+    /// What backs the region.
     public enum Kind: Sendable, Equatable {
         /// Zeroed, read-write memory.
         case ram
@@ -13,14 +14,18 @@ public struct MemoryRegion: Sendable, Equatable {
         case rom(contents: [UInt8])
     }
 
+    /// The region's name, in errors and as its `MemorySlot`'s name.
     public var name: String
+    /// Guest-physical address of the first byte; 4 KiB-aligned.
     public var base: UInt64
     /// A positive multiple of 4 KiB.
     public var size: UInt64
+    /// RAM or ROM (default RAM).
     public var kind: Kind
     /// KVM records the pages the guest writes (`MemorySlot.dirtyPages`).
     public var logDirtyPages: Bool
 
+    /// A region of `size` bytes at `base`, by default RAM without dirty logging.
     public init(name: String, base: UInt64, size: UInt64, kind: Kind = .ram, logDirtyPages: Bool = false) {
         self.name = name
         self.base = base
@@ -32,6 +37,7 @@ public struct MemoryRegion: Sendable, Equatable {
 
 /// Guest-physical memory backed by one host mapping, as one KVM memory slot.
 public final class MemorySlot: Sendable {
+    /// The slot's name ("RAM" for slot 0, the region's name for the others).
     public let name: String
     /// The KVM slot number (RAM at 0 is slot 0).
     public let slot: UInt32
@@ -39,7 +45,9 @@ public final class MemorySlot: Sendable {
     public let guestBase: UInt64
     /// The host mapping; its address 0 is `guestBase` in the guest.
     public let memory: GuestMemory
+    /// True for a ROM: KVM maps it read-only and guest writes exit as MMIO.
     public let readOnly: Bool
+    /// True when KVM logs the pages the guest writes, so `dirtyPages()` may be called.
     public let logsDirtyPages: Bool
     private let vm: KVMVirtualMachine
 

@@ -35,6 +35,7 @@ public struct PCOptions: Sendable, Equatable {
     public var pit = true
     /// The PIT re-injects ticks the guest missed (QEMU's default policy, "delay").
     public var pitReinjection = true
+    /// Every part on: both test devices, the PIT and its tick re-injection.
     public init() {}
 }
 

@@ -2,12 +2,24 @@ import KVM
 import TextFormat
 /// Failures of building or starting a machine, each naming the value at fault.
 public enum VMMError: Error, Equatable, CustomStringConvertible {
+    /// RAM at 0 is smaller than the machine needs: `requested` and `minimum` bytes (the
+    /// reserved first MiB plus 1 MiB for a guest).
     case memoryTooSmall(requested: UInt64, minimum: UInt64)
+    /// RAM at 0 (`requested` bytes) reaches past `limit`, the lowest guest-physical base of the
+    /// layout's other regions (the PCI MMIO window, 0xC000_0000, by default).
     case memoryTooLarge(requested: UInt64, limit: UInt64)
+    /// A RAM size (at 0, or above 4 GiB) that is not a multiple of 2 MiB, in bytes.
     case memoryNotAligned(UInt64)
+    /// A vCPU count outside 1…`maximum` (the vCPU stacks below 1 MiB hold `maximum`).
     case vcpuCount(requested: Int, maximum: Int)
+    /// A host file could not be read (`HostFile.read`: a guest, a kernel, an initrd, the suite
+    /// manifest): its `path` and why, e.g. "no such file" or "not a regular file".
     case guestFile(path: String, reason: String)
+    /// A host file could not be written (`HostFile.write`: a report, a dumped device tree): its
+    /// `path` and why.
     case hostFile(path: String, reason: String)
+    /// Any other value the machine cannot be built with, or an operation it cannot do; the
+    /// message names the value (overlapping regions with both ranges, a full PCI bus, …).
     case layout(String)
     /// An action the machine's phase does not allow (running twice, loading while running).
     case machinePhase(action: String, phase: Machine.Phase)

@@ -6,11 +6,12 @@ import VMM
 struct VMMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vmm",
-        abstract: "A small KVM virtual-machine monitor that boots tiny test guests in 64-bit long mode.",
+        abstract: "A small KVM virtual-machine monitor for test kernels and guest tests.",
         discussion: """
             With no subcommand, `vmm` runs the guest conformance suite (`vmm test`).
             Guests are built from Guests/ by Scripts/build-guests.sh into .build/guests.
             """,
+        version: buildVersion,
         subcommands: [TestCommand.self, RunCommand.self, MSIXReplayCommand.self],
         defaultSubcommand: TestCommand.self
     )
