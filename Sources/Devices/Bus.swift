@@ -58,6 +58,8 @@ public final class Bus: Sendable {
     private let changes = Mutex(())
     private let unclaimedLog: RateLimitedLog
 
+    /// Makes an empty bus for one address space.
+    ///
     /// - Parameters:
     ///   - spaceName: how messages name this space ("port", "MMIO").
     ///   - unclaimedLogLimit: unclaimed accesses logged before going quiet (later ones are only counted).

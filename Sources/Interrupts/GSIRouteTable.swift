@@ -31,7 +31,8 @@ public final class GSIRouteTable: Sendable {
     /// - Parameters:
     ///   - vm: the VM whose routing table this is (its KVM_CAP_IRQ_ROUTING bounds the capacity).
     ///   - capacity: MSI routes to allow; at most what KVM_CAP_IRQ_ROUTING reports minus the pin
-    ///     routes (and never GSIs below ``firstMSIGSI``). nil takes that maximum.
+    ///     routes, or minus the GSIs below ``GSIRouteTable/firstMSIGSI`` if those are more. nil
+    ///     takes that maximum.
     ///   - pinRoutes: the irqchip routes every commit keeps (default: KVM's own after
     ///     KVM_CREATE_IRQCHIP; the PC machine passes `GSIRoute.pcPinRoutes` and commits once).
     public init(vm: KVMVirtualMachine, capacity: Int? = nil, pinRoutes: [GSIRoute] = GSIRoute.defaultPinRoutes) {

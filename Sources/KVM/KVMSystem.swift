@@ -2,6 +2,7 @@ import CKVM
 
 /// The system scope: the `/dev/kvm` fd. Creates VMs and answers capability queries.
 public final class KVMSystem: Sendable {
+    /// The open `/dev/kvm` descriptor, closed when the last reference goes away.
     public let fd: FileDescriptor
 
     /// Opens the KVM device and checks the API version (KVM_GET_API_VERSION must be 12).
@@ -46,17 +47,25 @@ public final class KVMSystem: Sendable {
 /// Capabilities this VMM asks about (KVM_CAP_*).
 public struct KVMCapability: RawRepresentable, Sendable, CustomStringConvertible {
     public let rawValue: Int32
+    /// The capability's constant name (`KVM_CAP_IRQFD`), or `KVM_CAP N` for one made from a raw value.
     public let name: String
     public init?(rawValue: Int32) { self.rawValue = rawValue; name = "KVM_CAP \(rawValue)" }
     init(_ rawValue: Int32, _ name: String) { self.rawValue = rawValue; self.name = name }
     public var description: String { name }
 
+    /// The in-kernel PIC, IOAPIC and LAPICs (``KVMVirtualMachine/createIRQChip()``); non-zero when present.
     public static let irqchip = KVMCapability(KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP")
+    /// irqfds: an eventfd write injects a GSI (`attachIRQFD(_:gsi:resample:)`); non-zero when present.
     public static let irqfd = KVMCapability(KVM_CAP_IRQFD, "KVM_CAP_IRQFD")
+    /// `KVM_SIGNAL_MSI` (``KVMVirtualMachine/signalMSI(address:data:)``); non-zero when present.
     public static let signalMSI = KVMCapability(KVM_CAP_SIGNAL_MSI, "KVM_CAP_SIGNAL_MSI")
+    /// Its value is the number of entries a GSI routing table may hold (pin routes included).
     public static let irqRouting = KVMCapability(KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING")
+    /// ioeventfds: a guest write signals an eventfd with no exit; non-zero when present.
     public static let ioeventfd = KVMCapability(KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD")
+    /// The `immediate_exit` flag of `kvm_run`, which makes KVM_RUN return at once; non-zero when present.
     public static let immediateExit = KVMCapability(KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT")
+    /// Read-only memory slots (``KVMVirtualMachine/MemoryFlags/readOnly``); non-zero when present.
     public static let readOnlyMemory = KVMCapability(KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM")
     /// Its value is the set of `KVMVirtualMachine.GuestOwnedExits` this KVM can disable.
     public static let disableExits = KVMCapability(KVM_CAP_X86_DISABLE_EXITS, "KVM_CAP_X86_DISABLE_EXITS")

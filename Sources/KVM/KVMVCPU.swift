@@ -10,7 +10,10 @@ import CKVM
 /// by KVM and by the one thread that runs the vCPU between two KVM_RUNs; the only other access is
 /// `requestImmediateExit`, a single byte KVM itself expects other threads to set.
 public final class KVMVCPU: Sendable {
+    /// The index passed to KVM_CREATE_VCPU (`vcpu_id`), which KVM also gives the vCPU as its
+    /// initial APIC ID.
     public let id: Int
+    /// The vCPU's descriptor (from KVM_CREATE_VCPU), closed when the last reference goes away.
     public let fd: FileDescriptor
     /// The shared `kvm_run` area (KVM_GET_VCPU_MMAP_SIZE bytes), mapped for the vCPU's lifetime.
     nonisolated(unsafe) let runArea: UnsafeMutablePointer<kvm_run>

@@ -8,15 +8,13 @@ public enum GSIRoute: Equatable, Sendable {
     /// A pin of an in-kernel interrupt controller (0 = PIC master, 1 = PIC slave, 2 = IOAPIC).
     case irqchip(gsi: UInt32, chip: UInt32, pin: UInt32)
 
+    /// The GSI this entry routes, whichever its kind.
     public var gsi: UInt32 {
         switch self {
         case let .msi(gsi, _, _), let .irqchip(gsi, _, _): gsi
         }
     }
 
-    /// The routes KVM_CREATE_IRQCHIP installs on x86: GSI 0–15 to a PIC pin and the IOAPIC pin of the
-    /// same number, 16–23 to the IOAPIC. KVM_SET_GSI_ROUTING replaces the whole table, so every commit
-    /// must carry these again or the legacy interrupts die.
     /// The PC's routes, as QEMU sets them for its pc machines: GSI 0 (the PIT) reaches PIC pin
     /// 0 and IOAPIC pin 2 (the MADT's interrupt source override says so), GSI 2 is the PIC
     /// cascade and has no route, every other GSI n reaches PIC pin n (n < 16) and IOAPIC pin n.
@@ -28,6 +26,9 @@ public enum GSIRoute: Equatable, Sendable {
         return routes
     }()
 
+    /// The routes KVM_CREATE_IRQCHIP installs on x86: GSI 0–15 to a PIC pin and the IOAPIC pin of the
+    /// same number, 16–23 to the IOAPIC. KVM_SET_GSI_ROUTING replaces the whole table, so every commit
+    /// must carry these again or the legacy interrupts die.
     public static let defaultPinRoutes: [GSIRoute] = {
         var routes: [GSIRoute] = []
         for gsi: UInt32 in 0..<16 {

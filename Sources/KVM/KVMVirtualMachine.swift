@@ -4,7 +4,9 @@ import TextFormat
 /// The VM scope: memory slots, the in-kernel irqchip and vCPU creation.
 /// Interrupt plumbing (GSI routing, irqfd, ioeventfd, MSI) is in `KVMVirtualMachine+Interrupts.swift`.
 public final class KVMVirtualMachine: Sendable {
+    /// The `/dev/kvm` scope this VM was created from (for capability checks).
     public let system: KVMSystem
+    /// The VM's descriptor (from KVM_CREATE_VM), closed when the last reference goes away.
     public let fd: FileDescriptor
     /// Forces failures of this VM's interrupt ioctls, for tests of error paths.
     public let faults = KVMFaultInjection()
@@ -117,9 +119,13 @@ public final class KVMVirtualMachine: Sendable {
     public struct GuestOwnedExits: OptionSet, Sendable {
         public let rawValue: UInt32
         public init(rawValue: UInt32) { self.rawValue = rawValue }
+        /// MONITOR/MWAIT run in the guest instead of exiting (KVM_X86_DISABLE_EXITS_MWAIT).
         public static let mwait = GuestOwnedExits(rawValue: UInt32(KVM_X86_DISABLE_EXITS_MWAIT))
+        /// HLT halts the host CPU in the guest instead of exiting (KVM_X86_DISABLE_EXITS_HLT).
         public static let hlt = GuestOwnedExits(rawValue: UInt32(KVM_X86_DISABLE_EXITS_HLT))
+        /// PAUSE (spin-loop hint) no longer exits (KVM_X86_DISABLE_EXITS_PAUSE).
         public static let pause = GuestOwnedExits(rawValue: UInt32(KVM_X86_DISABLE_EXITS_PAUSE))
+        /// The guest may enter deeper C-states itself (KVM_X86_DISABLE_EXITS_CSTATE).
         public static let cstate = GuestOwnedExits(rawValue: UInt32(KVM_X86_DISABLE_EXITS_CSTATE))
     }
 

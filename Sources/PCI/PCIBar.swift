@@ -7,17 +7,31 @@
 /// Sizing: the guest writes all ones and reads back the address bits that stay 0 (the size mask)
 /// with the type bits. A 64-bit BAR takes two registers; the second holds the high half.
 public struct PCIBarDefinition: Sendable, Equatable {
+    /// The address space and width of a BAR.
     public enum Kind: Sendable, Equatable {
+        /// Memory space, one register: mapped below 4 GiB, at most 2 GiB.
         case memory32
+        /// Memory space, two registers (the second holds bits 63:32): at most 2^62 bytes, and
+        /// mapped only while it lies wholly below 2^48.
         case memory64
+        /// I/O port space, one register: at most 256 ports, mapped below port 0x10000.
         case io
     }
 
+    /// The BAR's space and width.
     public let kind: Kind
+    /// The BAR's size in bytes (ports for I/O): a power of two, which is also its alignment.
     public let size: UInt64
+    /// The prefetchable bit (bit 3) the BAR register shows; always false for an I/O BAR.
     public let prefetchable: Bool
 
-    /// - Parameter size: a power of two: at least 16 bytes for memory, 4 for I/O (at most 256 for I/O).
+    /// Describes a BAR; throws `PCIError.badBarSize` when `size` does not fit `kind`.
+    ///
+    /// - Parameters:
+    ///   - kind: the BAR's space and width.
+    ///   - size: a power of two: at least 16 bytes for memory, 4 for I/O (at most 256 for I/O,
+    ///     2 GiB for a 32-bit memory BAR, 2^62 bytes for a 64-bit one).
+    ///   - prefetchable: whether the register shows the prefetchable bit; ignored for I/O.
     public init(kind: Kind, size: UInt64, prefetchable: Bool = false) throws(PCIError) {
         let minimum: UInt64 = kind == .io ? 4 : 16
         let maximum: UInt64 = switch kind {

@@ -5,16 +5,19 @@ import Synchronization
 ///
 /// ```
 ///  CONFIG_ADDRESS (dword at 0xCF8)
-///  31 enable | 30:24 reserved | 23:16 bus | 15:11 device | 10:8 function | 7:2 register | 1:0 = 0
+///  31 enable | 30:24 reserved | 23:16 bus | 15:11 device | 10:8 function | 7:0 register
 /// ```
 /// Only dword accesses reach the address register; other sizes there read all ones and are
-/// dropped. Data accesses of 1, 2 or 4 bytes at 0xCFC + k address register + k and must not run
-/// past 0xCFF. With the enable bit clear, data reads return all ones and writes are dropped.
+/// dropped. Bits 1:0 of the register are kept and read back as written (kvm-unit-tests sets
+/// them): a data access of 1, 2 or 4 bytes at 0xCFC + k addresses register | k and must not run
+/// past the end of that dword. With the enable bit clear, data reads return all ones and writes
+/// are dropped.
 /// Register this device on the port bus at 0xCF8 with size 8.
 public final class PCIConfigPorts: BusDevice {
     private let root: PCIRoot
     private let address = Atomic<UInt32>(0)
 
+    /// Makes the CF8/CFC pair for the functions of `root`; CONFIG_ADDRESS starts at 0 (disabled).
     public init(root: PCIRoot) {
         self.root = root
     }

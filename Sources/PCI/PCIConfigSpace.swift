@@ -11,6 +11,7 @@ public struct PCIConfigSpace: Sendable {
     private var writable = [UInt8](repeating: 0, count: size)
     private var writeOneToClear = [UInt8](repeating: 0, count: size)
 
+    /// 256 zero bytes, none of them writable or write-1-to-clear.
     public init() {}
 
     /// Reads `size` (1, 2 or 4) bytes at `offset`, little-endian. Bytes past the end read 0.

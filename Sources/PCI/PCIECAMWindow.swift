@@ -11,6 +11,7 @@ import Devices
 public final class PCIECAMWindow: BusDevice {
     private let root: PCIRoot
 
+    /// Makes the ECAM window for the functions of `root` (only bus 0 has any).
     public init(root: PCIRoot) {
         self.root = root
     }

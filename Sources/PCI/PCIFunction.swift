@@ -7,12 +7,20 @@ import Synchronization
 public final class PCIFunction: Sendable {
     /// Identity of the function as its header shows it.
     public struct Identity: Sendable {
+        /// The Vendor ID register (0x00), e.g. 0x8086 for Intel.
         public var vendorID: UInt16
+        /// The Device ID register (0x02), chosen by the vendor.
         public var deviceID: UInt16
-        public var classCode: UInt32  // base class << 16 | subclass << 8 | prog-if
+        /// The 24-bit class code at 0x09: base class << 16 | subclass << 8 | prog-if
+        /// (0x06_0000 is a host bridge).
+        public var classCode: UInt32
+        /// The Revision ID register (0x08).
         public var revision: UInt8 = 0
+        /// The Subsystem Vendor ID register (0x2C); 0 unless set.
         public var subsystemVendorID: UInt16 = 0
+        /// The Subsystem ID register (0x2E); 0 unless set.
         public var subsystemID: UInt16 = 0
+        /// Makes an identity with subsystem IDs 0 (set them on the value before creating the function).
         public init(vendorID: UInt16, deviceID: UInt16, classCode: UInt32, revision: UInt8 = 0) {
             self.vendorID = vendorID; self.deviceID = deviceID; self.classCode = classCode; self.revision = revision
         }
@@ -33,7 +41,9 @@ public final class PCIFunction: Sendable {
         var capabilities: [Capability] = []
     }
 
+    /// The IDs and class code the header shows, fixed when the function is made.
     public let identity: Identity
+    /// The function's name in messages, and in the bus ranges of its BARs ("NAME BAR0").
     public let name: String
     let model: (any PCIDeviceModel)?
     private let state = Mutex(State())

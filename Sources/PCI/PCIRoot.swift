@@ -11,10 +11,18 @@ public final class PCIRoot: Sendable {
     private let attachment: PCIAttachment
     private let allocator: Mutex<PCIWindowAllocator>
 
+    /// Makes bus 0 and attaches its host bridge (8086:29C0, class 0x060000) at 00:00.0.
+    ///
+    /// Throws `PCIError.badWindow` when a window is empty or runs past the end of its space.
+    ///
     /// - Parameters:
-    ///   - portBus, mmioBus: where BARs are mapped.
-    ///   - mmioWindow, ioWindow: (base, size) from which BAR addresses are assigned; refused
-    ///     (`PCIError.badWindow`) when empty or running past 4 GiB / port 0xFFFF.
+    ///   - portBus: where I/O BARs are mapped.
+    ///   - mmioBus: where memory BARs are mapped.
+    ///   - mmioWindow: (base, size) in guest-physical bytes from which memory BAR addresses are
+    ///     assigned; it must end at or below 4 GiB.
+    ///   - ioWindow: (base, size) in ports from which I/O BAR addresses are assigned; it must end at
+    ///     or below port 0x10000.
+    ///   - log: where messages go (a BAR mapping refused because its range overlaps another).
     public init(portBus: Bus, mmioBus: Bus, mmioWindow: (base: UInt64, size: UInt64), ioWindow: (base: UInt64, size: UInt64),
                 log: @escaping @Sendable (String) -> Void) throws(PCIError) {
         allocator = Mutex(try PCIWindowAllocator(mmio: mmioWindow, io: ioWindow))
