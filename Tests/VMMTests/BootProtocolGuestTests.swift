@@ -11,10 +11,13 @@ import VMM
 @Suite(.enabled(if: kvmAvailable)) struct BootProtocolGuestTests {
     static let images = ["multiboot.elf": "mb-check", "multiboot-aout.bin": "mb-check", "pvh.elf": "pvh-check"]
 
-    /// Module files holding "vmm-module-<i>\n", as the guests expect.
+    /// Module files holding "vmm-module-<i>\n", as the guests expect. Each call writes files of
+    /// its own: tests run in parallel, and one rewriting a file another is loading would hand
+    /// that guest an empty module.
     static func moduleFiles(_ count: Int) throws -> [String] {
-        try (0..<count).map { index in
-            let path = NSTemporaryDirectory() + "vmm-boot-module-\(getpid())-\(index)"
+        let call = UUID().uuidString
+        return try (0..<count).map { index in
+            let path = NSTemporaryDirectory() + "vmm-boot-module-\(call)-\(index)"
             try Data("vmm-module-\(index)\n".utf8).write(to: URL(fileURLWithPath: path))
             return path
         }
