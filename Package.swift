@@ -38,16 +38,17 @@ let package = Package(
         .target(name: "CKVM"),
         // Hex, byte counts, JSON and XML escaping, shared by the modules' messages and reports.
         .target(name: "TextFormat"),
-        .target(name: "KVM", dependencies: ["CKVM", "TextFormat"]),
+        .target(name: "KVM", dependencies: ["CKVM", "TextFormat", "Threads"]),
         .target(name: "Memory", dependencies: ["CKVM", "TextFormat"]),
-        .target(name: "Devices", dependencies: ["TextFormat"]),
-        .target(name: "PCI", dependencies: ["Devices", "TextFormat"]),
-        .target(name: "Interrupts", dependencies: ["KVM"]),
+        .target(name: "Devices", dependencies: ["TextFormat", "Threads"]),
+        .target(name: "PCI", dependencies: ["Devices", "TextFormat", "Threads"]),
+        .target(name: "Interrupts", dependencies: ["KVM", "Threads"]),
         // The MSI-X function knows nothing of KVM or PCI: it talks to notifier and sink protocols.
         .target(name: "MSIX", dependencies: ["TextFormat"]),
         .target(name: "MSIXReplay", dependencies: ["MSIX", "TextFormat"]),
-        // Dedicated OS threads and a pthread monitor: vCPU loops and backends block in the kernel,
-        // so they never run on Swift concurrency's pool.
+        // Dedicated OS threads, a pthread monitor and pthread-locked values: vCPU loops and backends
+        // block in the kernel, so they never run on Swift concurrency's pool, and every lock is
+        // one the thread sanitizer sees (Locked.swift says why not Synchronization.Mutex).
         .target(name: "Threads"),
         // The MSI-X PCI function on KVM: MSIX joined to PCI and to the Interrupts router.
         .target(name: "KVMMSIX", dependencies: ["CKVM", "MSIX", "PCI", "Interrupts", "KVM", "Devices", "Threads"]),
@@ -73,7 +74,7 @@ let package = Package(
         .executableTarget(name: "vmm-bench", dependencies: ["VMM", "MachineDevices"]),
         // QEMU's command line (the part kvm-unit-tests uses) mapped onto a vmm pc machine.
         .target(name: "QEMUFrontEnd", dependencies: ["VMM", "Platform", "KVM", "TextFormat"]),
-        .target(name: "FuzzTargets", dependencies: ["Platform", "PCI", "Devices", "MachineDevices", "MSIX", "MSIXReplay", "DeviceTree"]),
+        .target(name: "FuzzTargets", dependencies: ["Platform", "PCI", "Devices", "MachineDevices", "MSIX", "MSIXReplay", "DeviceTree", "Threads"]),
         .executableTarget(name: "vmm-qemu", dependencies: ["QEMUFrontEnd", "VMM", "Platform", "KVM"]),
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),

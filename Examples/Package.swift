@@ -10,8 +10,8 @@ let package = Package(
     name: "SwiftVMMExamples",
     dependencies: [.package(name: "SwiftVMM", path: "..")],
     targets: [
-        .executableTarget(name: "tick-device", dependencies: [vmm("VMM"), vmm("KVMMSIX"), vmm("PCI")]),
-        .executableTarget(name: "exit-counter", dependencies: [vmm("VMM")]),
+        .executableTarget(name: "tick-device", dependencies: [vmm("VMM"), vmm("KVMMSIX"), vmm("PCI"), vmm("Threads")]),
+        .executableTarget(name: "exit-counter", dependencies: [vmm("VMM"), vmm("Threads")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Synchronization
+import Threads
 import TextFormat
 
 /// An address-range map of devices: one instance for port I/O, one for MMIO.
@@ -55,7 +56,7 @@ public final class Bus: Sendable {
     /// Lookups between loading `current` and being done with the map.
     private let readers = Atomic<Int>(0)
     /// Serialises changes of the map.
-    private let changes = Mutex(())
+    private let changes = Locked(())
     private let unclaimedLog: RateLimitedLog
 
     /// Makes an empty bus for one address space.

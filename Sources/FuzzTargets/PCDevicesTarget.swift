@@ -1,6 +1,6 @@
 import Devices
 import MachineDevices
-import Synchronization
+import Threads
 
 /// The pc machine's port devices without KVM (fw_cfg, COM1, the RTC, the ACPI PM registers,
 /// pc-testdev), driven by every offset, size and value the input names. Invariants: fw_cfg's
@@ -14,7 +14,7 @@ extension FuzzTarget {
         let uart = Serial16550(console: console) { _ in }
         let clock = RealTimeClock { _ in }
         let power = ACPIPowerManagement { _ in }
-        let badLine = Mutex<Int?>(nil)
+        let badLine = Locked<Int?>(nil)
         let testdev = PCTestDevice(setIRQLine: { line, _ in if line >= 16 { badLine.withLock { $0 = $0 ?? Int(line) } } }, flushPage: { _ in })
         let ports = Bus(spaceName: "port"), mmio = Bus(spaceName: "MMIO")
         try! ports.register(firmware, name: "fw_cfg", base: 0x510, size: FirmwareConfig.portCount)

@@ -1,6 +1,6 @@
 import Devices
 import PCI
-import Synchronization
+import Threads
 
 /// PCI configuration space through CF8/CFC and ECAM, and BAR accesses, on bus 0 with a function
 /// that has a 32-bit, a 64-bit and an I/O BAR and two capabilities: every offset and size the
@@ -12,7 +12,7 @@ private final class Scratch: PCIDeviceModel {
 }
 
 private final class Capability: PCICapabilityHandler {
-    let value = Mutex<UInt32>(0)
+    let value = Locked<UInt32>(0)
     func capabilityRead(offset: Int, size: Int) -> UInt32 { value.withLock { $0 } }
     func capabilityWrite(offset: Int, size: Int, value: UInt32) { self.value.withLock { $0 = value } }
 }

@@ -69,8 +69,8 @@ public enum SuiteRunner {
     public static func run(_ entries: [SuiteEntry], base: MachineConfiguration, timeout: Double, jobs: Int,
                            progress: @escaping @Sendable (SuiteResult) -> Void = { _ in }) -> [SuiteResult] {
         let next = Atomic<Int>(0)
-        let results = Mutex<[SuiteResult?]>(Array(repeating: nil, count: entries.count))
-        let report = Mutex(())
+        let results = Locked<[SuiteResult?]>(Array(repeating: nil, count: entries.count))
+        let report = Locked(())
         var workers: [OSThread] = []
         for worker in 0..<max(1, min(jobs, entries.count)) {
             let thread = try? OSThread(name: "suite\(worker)") {

@@ -1,5 +1,6 @@
 import KVM
 import Synchronization
+import Threads
 
 /// The VM's GSI routing table: a GSI allocator and the MSI routes of every device, committed to
 /// KVM with one `KVM_SET_GSI_ROUTING` per batch.
@@ -24,7 +25,7 @@ public final class GSIRouteTable: Sendable {
     public let capacity: Int
     /// The first GSI handed out (GSIs below belong to the irqchip pins).
     public static let firstMSIGSI: UInt32 = 24
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// Makes an empty table for `vm`; nothing is sent to KVM until the first change is committed.
     ///
@@ -40,7 +41,7 @@ public final class GSIRouteTable: Sendable {
         let total = max(0, vm.system.check(.irqRouting))
         let available = max(0, min(total - pinRoutes.count, total - Int(Self.firstMSIGSI)))
         self.capacity = min(capacity ?? available, available)
-        state = Mutex(State(table: GSIRoutingTable(pinRoutes: pinRoutes, capacity: self.capacity),
+        state = Locked(State(table: GSIRoutingTable(pinRoutes: pinRoutes, capacity: self.capacity),
                             nextUnused: Self.firstMSIGSI))
     }
 

@@ -1,5 +1,5 @@
 import KVM
-import Synchronization
+import Threads
 
 /// One device's MSI vectors on KVM: a GSI route and an irqfd per vector in use, and
 /// `KVM_SIGNAL_MSI` for messages the VMM sends itself.
@@ -38,14 +38,14 @@ public final class MSIVectorRouter: Sendable {
     public let routes: GSIRouteTable
     /// How many vectors the device has; vector numbers run from 0 to `vectorCount - 1`.
     public let vectorCount: Int
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// A router for `vectorCount` vectors; eventfds and GSIs come when vectors are first used.
     public init(vm: KVMVirtualMachine, routes: GSIRouteTable, vectorCount: Int) throws {
         self.vm = vm
         self.routes = routes
         self.vectorCount = vectorCount
-        state = Mutex(State(vectors: Array(repeating: Vector(), count: vectorCount)))
+        state = Locked(State(vectors: Array(repeating: Vector(), count: vectorCount)))
     }
 
     deinit {

@@ -1,4 +1,5 @@
 import Synchronization
+import Threads
 
 /// The VM ioctls whose failure paths a test can force (the interrupt plumbing's).
 public enum KVMInjectableIoctl: String, Sendable, CaseIterable {
@@ -18,8 +19,8 @@ public enum KVMInjectableIoctl: String, Sendable, CaseIterable {
 /// in which those ioctls are issued. Unarmed, it costs one relaxed atomic load per ioctl.
 public final class KVMFaultInjection: Sendable {
     private let armed = Atomic<Bool>(false)
-    private let plan = Mutex<[KVMInjectableIoctl: [Int32]]>([:])
-    private let log = Mutex<[KVMInjectableIoctl]?>(nil)
+    private let plan = Locked<[KVMInjectableIoctl: [Int32]]>([:])
+    private let log = Locked<[KVMInjectableIoctl]?>(nil)
 
     init() {}
 

@@ -3,7 +3,6 @@ import Glibc
 #endif
 import CKVM
 import KVM
-import Synchronization
 import Threads
 
 /// A device backend on its own thread: it waits (epoll) on one eventfd per doorbell, written by
@@ -15,17 +14,17 @@ import Threads
 /// not one per doorbell.
 final class DoorbellBackend: Sendable {
     let count: Int
-    private let doorbells: Mutex<[EventFD?]>
+    private let doorbells: Locked<[EventFD?]>
     private let epoll: FileDescriptor
     private let stopEvent: EventFD
-    private let thread = Mutex<OSThread?>(nil)
+    private let thread = Locked<OSThread?>(nil)
     /// epoll data of the stop event (doorbells use their index).
     private static let stopToken = UInt64.max
 
     /// A backend for doorbells 0..<count.
     init(count: Int) throws {
         self.count = count
-        doorbells = Mutex(Array(repeating: nil, count: count))
+        doorbells = Locked(Array(repeating: nil, count: count))
         let raw = ckvm_epoll_create()
         guard raw >= 0 else { throw KVMError.eventfd(operation: "epoll_create1 for doorbells", errno: -raw) }
         epoll = FileDescriptor(owning: raw)

@@ -3,7 +3,7 @@ import Interrupts
 import KVM
 import MSIX
 import PCI
-import Synchronization
+import Threads
 
 /// The MSI-X part of a PCI device on KVM, as one building block: the capability, the table and
 /// PBA (alone in a BAR, or sharing one with the device's registers), the lock that serialises
@@ -99,7 +99,7 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     /// Number of vectors, n (1…2048).
     public var vectorCount: Int { layout.vectorCount }
 
-    let device: Mutex<MSIXDevice>
+    let device: Locked<MSIXDevice>
     let sink: KVMMSIXSink
     let router: MSIVectorRouter
     private let vm: KVMVirtualMachine
@@ -112,7 +112,7 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         var base: UInt64?
         var registered: [Bool]
     }
-    private let doorbellState: Mutex<DoorbellState>
+    private let doorbellState: Locked<DoorbellState>
 
     /// A function that starts as after reset (every vector masked, MSI-X disabled) with its
     /// notifiers set and, with doorbells, its backend thread running. Throws `MSIXError` for a
@@ -147,9 +147,9 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         sink = KVMMSIXSink(router: router, name: name, log: log)
         let msix = try MSIXDevice(layout: layout, capabilityOffset: capabilityOffset, initialUseCount: initialUseCount, sink: sink)
         try msix.setNotifiers(sink, poll: true)
-        device = Mutex(msix)
+        device = Locked(msix)
         doorbellSpec = doorbells
-        doorbellState = Mutex(DoorbellState(base: nil, registered: Array(repeating: false, count: max(0, doorbells?.count ?? 0))))
+        doorbellState = Locked(DoorbellState(base: nil, registered: Array(repeating: false, count: max(0, doorbells?.count ?? 0))))
         if let doorbells, doorbells.count > 0 {
             let backend = try DoorbellBackend(count: doorbells.count)
             try backend.start(name: "\(name) doorbells", raise: doorbells.ring)

@@ -1,5 +1,5 @@
 import Devices
-import Synchronization
+import Threads
 
 /// The ACPI PM registers the PC machine's FADT points at (QEMU's PIIX4 layout from 0x600):
 ///
@@ -20,7 +20,7 @@ public final class ACPIPowerManagement: BusDevice {
         var status: UInt16 = 0, enable: UInt16 = 0, sleepType: UInt16 = 0
     }
 
-    private let registers = Mutex(Registers())
+    private let registers = Locked(Registers())
     private let start = ContinuousClock.now
     private let sleep: @Sendable (UInt8) -> Void
 

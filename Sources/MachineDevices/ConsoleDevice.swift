@@ -1,5 +1,5 @@
 import Devices
-import Synchronization
+import Threads
 
 /// A minimal 8250 UART: writes to THR (offset 0) are console output, LSR (offset 5) reads 0x60
 /// (transmitter empty, holding register empty); everything else reads 0 and ignores writes.
@@ -16,7 +16,7 @@ public final class ConsoleDevice: BusDevice {
         var transcript: [UInt8] = []
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let output: ConsoleOutput?
     /// The most transcript bytes kept; later output still reaches standard output.
     public let transcriptLimit: Int
@@ -34,7 +34,7 @@ public final class ConsoleDevice: BusDevice {
         var initial = State()
         // Reserved whole, so appending on the exit path never reallocates.
         initial.transcript.reserveCapacity(transcriptLimit)
-        state = Mutex(initial)
+        state = Locked(initial)
     }
 
     deinit {

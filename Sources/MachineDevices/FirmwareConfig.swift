@@ -1,5 +1,5 @@
 import Devices
-import Synchronization
+import Threads
 
 /// QEMU's firmware configuration device (fw_cfg), its traditional I/O interface: a 16-bit
 /// selector written at the base port (0x510 on a PC) picks an item, and each read of the data
@@ -32,7 +32,7 @@ public final class FirmwareConfig: BusDevice {
     /// The ports: selector at `base`, data at `base + 1`.
     public static let portCount: UInt64 = 2
     private let items: [UInt16: [UInt8]]
-    private let cursor = Mutex<(item: [UInt8], offset: Int)>(([], 0))
+    private let cursor = Locked<(item: [UInt8], offset: Int)>(([], 0))
 
     /// - Parameters:
     ///   - ramSize: bytes of RAM (the RAM size item, 64-bit little-endian).

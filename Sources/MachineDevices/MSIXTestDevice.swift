@@ -5,6 +5,7 @@ import KVMMSIX
 import MSIX
 import PCI
 import Synchronization
+import Threads
 
 /// The MSI-X test device of design.md: a PCI function made for guests to test MSI-X delivery.
 ///
@@ -51,7 +52,7 @@ public final class MSIXTestDevice: PCIDeviceModel {
         self.log = log
         vectorCount = vectors
         // The doorbell thread outlives no device: it holds the device weakly.
-        let raiseLater = Mutex<(@Sendable (Int, UInt64) -> Void)?>(nil)
+        let raiseLater = Locked<(@Sendable (Int, UInt64) -> Void)?>(nil)
         msix = try MSIXFunction(
             name: name, vectors: vectors, placement: .exclusiveBAR(1), capabilityOffset: Self.capabilityOffset,
             vm: vm, routes: routes, initialUseCount: 1,

@@ -1,7 +1,7 @@
 import Devices
 import KVM
 import PCI
-import Synchronization
+import Threads
 
 /// QEMU's `pci-testdev` (1b36:0005), which kvm-unit-tests' vmexit benchmark finds on PCI bus 0:
 /// BAR0 is 4 KiB of memory, BAR1 256 I/O ports, and both show the header of the test chosen
@@ -48,7 +48,7 @@ public final class PCITestDevice: PCIDeviceModel {
 
     private let vm: KVMVirtualMachine
     private let log: @Sendable (String) -> Void
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// A device whose "eventfd" tests attach their ioeventfds to `vm`; `log` gets a line when one
     /// cannot be attached (the test then counts by exits).

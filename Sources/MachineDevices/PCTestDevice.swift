@@ -1,5 +1,5 @@
 import Devices
-import Synchronization
+import Threads
 
 /// QEMU's `pc-testdev`, the ISA device kvm-unit-tests drives on x86, with the registers and
 /// behaviour its tests expect:
@@ -51,7 +51,7 @@ public final class PCTestDevice: Sendable {
     }
 
     final class Ports: BusDevice {
-        private let scratch = Mutex<UInt32>(0)
+        private let scratch = Locked<UInt32>(0)
         private let flushPage: @Sendable (UInt64) -> Void
 
         init(flushPage: @escaping @Sendable (UInt64) -> Void) { self.flushPage = flushPage }
@@ -100,7 +100,7 @@ public final class PCTestDevice: Sendable {
     }
 
     final class IOMemory: BusDevice {
-        private let bytes = Mutex([UInt8](repeating: 0, count: Int(PCTestDevice.memorySize)))
+        private let bytes = Locked([UInt8](repeating: 0, count: Int(PCTestDevice.memorySize)))
 
         func read(offset: UInt64, size: Int) -> UInt64 {
             bytes.withLock { b in

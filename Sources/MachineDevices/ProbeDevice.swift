@@ -1,5 +1,5 @@
 import Devices
-import Synchronization
+import Threads
 import TextFormat
 
 /// A device for testing the exit path: a write stores its value; a read returns the complement of
@@ -35,13 +35,13 @@ public final class ProbeDevice: BusDevice {
 
     /// How many accesses the ring keeps (at least 1).
     public let capacity: Int
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// A probe that records its last `capacity` accesses (raised to 1 if smaller); the last
     /// value written starts at 0, so a first read returns all ones.
     public init(capacity: Int = 64) {
         self.capacity = max(1, capacity)
-        state = Mutex(State(ring: Array(repeating: Access(isWrite: false, offset: 0, size: 0, value: 0), count: max(1, capacity))))
+        state = Locked(State(ring: Array(repeating: Access(isWrite: false, offset: 0, size: 0, value: 0), count: max(1, capacity))))
     }
 
     public func read(offset: UInt64, size: Int) -> UInt64 {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import Devices
-import Synchronization
+import Threads
 
 /// The PC's MC146818 real-time clock and CMOS memory at ports 0x70 (index) and 0x71 (data), as
 /// far as PC kernels and kvm-unit-tests use it: the time of day from the host's clock (BCD or
@@ -29,7 +29,7 @@ public final class RealTimeClock: BusDevice {
         var lastAlarmSecond: Int = -1
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let setIRQ: @Sendable (Bool) -> Void
 
     /// `setIRQ(level)` drives IRQ 8.
@@ -38,7 +38,7 @@ public final class RealTimeClock: BusDevice {
         s.memory[Self.registerA] = 0x26  // 32.768 kHz time base, 1024 Hz rate
         s.memory[Self.registerB] = Self.hours24
         s.memory[Self.registerD] = 0x80  // valid RAM and time
-        state = Mutex(s)
+        state = Locked(s)
         self.setIRQ = setIRQ
     }
 

@@ -1,5 +1,5 @@
 import Devices
-import Synchronization
+import Threads
 
 /// A 16550A UART for the PC machine's COM1: the register set a driver programs (divisor latch,
 /// IER, IIR/FCR, LCR, MCR, LSR, MSR, scratch), transmission that completes at once into a
@@ -22,7 +22,7 @@ public final class Serial16550: BusDevice {
 
     private let console: ConsoleDevice
     private let setLine: @Sendable (Bool) -> Void
-    private let registers = Mutex(Registers())
+    private let registers = Locked(Registers())
 
     /// - Parameters:
     ///   - console: where transmitted bytes go.

@@ -1,5 +1,5 @@
 import Devices
-import Synchronization
+import Threads
 
 /// One PCI function: a type 0 configuration header with write masks, up to six BARs, a capability
 /// list, and the device model behind it. Attached to a `PCIRoot`, it maps each BAR on the machine's
@@ -46,13 +46,13 @@ public final class PCIFunction: Sendable {
     /// The function's name in messages, and in the bus ranges of its BARs ("NAME BAR0").
     public let name: String
     let model: (any PCIDeviceModel)?
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Set by `PCIRoot` when attached: the buses BARs are mapped on, and the log.
-    let attachment = Mutex<PCIAttachment?>(nil)
+    let attachment = Locked<PCIAttachment?>(nil)
     /// Held for a whole `updateMappings`, so two vCPUs writing this function's config space at
     /// once cannot interleave their unregister/register steps (which could leave a stale range
     /// mapped). Lock order: this, then `state`, then the bus, then the model's own locks.
-    private let mappingLock = Mutex(())
+    private let mappingLock = Locked(())
 
     /// A function with `identity`, whose BARs are served by `model`; `name` appears in messages.
     public init(name: String, identity: Identity, model: (any PCIDeviceModel)? = nil) {
@@ -314,7 +314,7 @@ struct PCIAttachment: Sendable {
 
 /// A callback set once the root exists (it captures the root weakly).
 final class PCIRangesFreed: Sendable {
-    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+    private let action = Locked<(@Sendable () -> Void)?>(nil)
     func set(_ action: @escaping @Sendable () -> Void) { self.action.withLock { $0 = action } }
     func callAsFunction() { action.withLock { $0 }?() }
 }

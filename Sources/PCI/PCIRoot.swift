@@ -1,5 +1,5 @@
 import Devices
-import Synchronization
+import Threads
 
 /// PCI bus 0 with a host bridge at 00:00.0 and up to 32 devices of 8 functions each.
 ///
@@ -7,9 +7,9 @@ import Synchronization
 /// absent functions and other buses read all ones. The root assigns each BAR an initial,
 /// naturally aligned address from the machine's windows and turns decode on, as firmware would.
 public final class PCIRoot: Sendable {
-    private let slots = Mutex<[PCIFunction?]>(Array(repeating: nil, count: 32 * 8))
+    private let slots = Locked<[PCIFunction?]>(Array(repeating: nil, count: 32 * 8))
     private let attachment: PCIAttachment
-    private let allocator: Mutex<PCIWindowAllocator>
+    private let allocator: Locked<PCIWindowAllocator>
 
     /// Makes bus 0 and attaches its host bridge (8086:29C0, class 0x060000) at 00:00.0.
     ///
@@ -25,7 +25,7 @@ public final class PCIRoot: Sendable {
     ///   - log: where messages go (a BAR mapping refused because its range overlaps another).
     public init(portBus: Bus, mmioBus: Bus, mmioWindow: (base: UInt64, size: UInt64), ioWindow: (base: UInt64, size: UInt64),
                 log: @escaping @Sendable (String) -> Void) throws(PCIError) {
-        allocator = Mutex(try PCIWindowAllocator(mmio: mmioWindow, io: ioWindow))
+        allocator = Locked(try PCIWindowAllocator(mmio: mmioWindow, io: ioWindow))
         attachment = PCIAttachment(portBus: portBus, mmioBus: mmioBus, log: log)
         attachment.rangesFreed.set { [weak self] in self?.retryRefusedMappings() }
         let bridge = PCIFunction(name: "host bridge", identity: .init(vendorID: 0x8086, deviceID: 0x29C0, classCode: 0x06_0000))

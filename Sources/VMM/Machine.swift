@@ -10,7 +10,6 @@ import Memory
 import PCI
 import Platform
 import TextFormat
-import Synchronization
 import Threads
 
 /// A machine built from a `MachineConfiguration`: KVM VM with in-kernel irqchip, guest RAM (and
@@ -85,10 +84,10 @@ public final class Machine: Sendable {
     let completion = Completion()
     /// ACPI S3 on a pc machine (nil on ours).
     let suspension: Suspension?
-    private let boot = Mutex(Boot())
+    private let boot = Locked(Boot())
     /// vCPU threads; a vCPU may kick the others while later ones are still being started.
-    private let threads = Mutex<[OSThread]>([])
-    private let statisticsState = Mutex(RunStatistics())
+    private let threads = Locked<[OSThread]>([])
+    private let statisticsState = Locked(RunStatistics())
 
     /// Where the machine is in its life.
     public var phase: Phase { boot.withLock { $0.phase } }
@@ -182,7 +181,7 @@ public final class Machine: Sendable {
         testDevices = devices
         components = configuration.devices
         // The wake source is the pc devices' (set once they exist).
-        let wakeSource = Mutex<PCMachine.Parts?>(nil)
+        let wakeSource = Locked<PCMachine.Parts?>(nil)
         suspension = !isPC ? nil : Suspension(
             vcpuCount: layout.vcpuCount,
             wakeTime: {

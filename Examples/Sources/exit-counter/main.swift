@@ -4,11 +4,12 @@
 //   swift run exit-counter [GUEST]     (default: ../.build/guests/exits.elf)
 import Foundation
 import Synchronization
+import Threads
 import VMM
 
 /// One counter per port, allocated up front: the observer runs on the exit path and must not allocate.
 final class PortCounts: Sendable {
-    let ports = Mutex([Int](repeating: 0, count: 0x10000))
+    let ports = Locked([Int](repeating: 0, count: 0x10000))
     let mmio = Atomic<Int>(0)
 
     func count(_ event: ExitEvent) {

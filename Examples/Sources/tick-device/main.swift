@@ -7,13 +7,14 @@ import Foundation
 import KVMMSIX
 import PCI
 import Synchronization
+import Threads
 import VMM
 
 /// 5357:0e01. BAR0 (4 KiB): RAISE at 0x0 (write a vector number), RAISES at 0x4 (how many).
 /// BAR1: the MSI-X table and PBA, four vectors; everything MSI-X is the MSIXFunction's.
 final class TickDevice: PCIDeviceModel, MachineComponent {
     let raises = Atomic<UInt32>(0)
-    let msix = Mutex<MSIXFunction?>(nil)
+    let msix = Locked<MSIXFunction?>(nil)
 
     func attach(to machine: MachineAssembly) throws {
         let msix = try MSIXFunction(name: "tick", vectors: 4, placement: .exclusiveBAR(1), capabilityOffset: 0x40,
