@@ -71,9 +71,10 @@ for elf in "$out/multiboot.elf" "$out/pvh.elf"; do
 done
 [ "$bad" -eq 0 ] || exit 1
 
-# The suite manifest `vmm test` reads: one line per guest, "NAME vcpus=N expect=pass|fail|timeout",
-# from the `vcpus: N` and `expect: …` lines of each guest's README (defaults: 1 vCPU, pass);
-# a README line `suite: no` keeps a guest (a benchmark, say) out of the suite.
+# The suite manifest `vmm test` reads: one line per guest,
+# "NAME vcpus=N expect=pass|fail|timeout checks=TEXT" (checks= last: the rest of the line), from
+# the `vcpus: N`, `expect: …` and `checks: …` lines of each guest's README (defaults: 1 vCPU,
+# pass, no text); a README line `suite: no` keeps a guest (a benchmark, say) out of the suite.
 manifest="$out/suite.txt.new"
 : >"$manifest"
 for source in "$root"/Guests/*/main.c; do
@@ -84,7 +85,8 @@ for source in "$root"/Guests/*/main.c; do
   grep -qE '^suite:[[:space:]]*no[[:space:]]*$' "$readme" && continue
   vcpus="$(sed -nE 's/^vcpus:[[:space:]]*([0-9]+)[[:space:]]*$/\1/p' "$readme" | head -1)"
   expect="$(sed -nE 's/^expect:[[:space:]]*(pass|fail|timeout)[[:space:]]*$/\1/p' "$readme" | head -1)"
-  echo "$name vcpus=${vcpus:-1} expect=${expect:-pass}" >>"$manifest"
+  checks="$(sed -nE 's/^checks:[[:space:]]*(.*[^[:space:]])[[:space:]]*$/\1/p' "$readme" | head -1)"
+  echo "$name vcpus=${vcpus:-1} expect=${expect:-pass}${checks:+ checks=$checks}" >>"$manifest"
 done
 mv "$manifest" "$out/suite.txt"
 echo "build-guests: $count guests and 3 boot-protocol images in $out"

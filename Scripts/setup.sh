@@ -3,7 +3,7 @@
 # Safe to run again; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(libfdt-dev device-tree-compiler pkg-config make gcc libc6-dev acpica-tools)
+packages=(libfdt-dev device-tree-compiler pkg-config make gcc libc6-dev acpica-tools perl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,7 @@
 import VMM
 /// The guest conformance suite: which built guests to run, with how many vCPUs, and what outcome
-/// each must have. Read from `suite.txt`, which `Scripts/build-guests.sh` writes beside the guests
-/// from the `vcpus:` and `expect:` lines of each guest's README.
+/// each must have, and what it checks. Read from `suite.txt`, which `Scripts/build-guests.sh`
+/// writes beside the guests from the `vcpus:`, `expect:` and `checks:` lines of each guest's README.
 public struct SuiteEntry: Sendable, Equatable {
     /// What a guest must do for its test to pass.
     public enum Expectation: String, Sendable {
@@ -21,16 +21,20 @@ public struct SuiteEntry: Sendable, Equatable {
     public var vcpus: Int
     /// The outcome the guest must have (the manifest's `expect=`, default `.pass`).
     public var expectation: Expectation
+    /// One sentence on what the guest checks (the manifest's `checks=`, empty when none).
+    public var checks: String
 
     /// An entry for the guest at `path`, by default on one vCPU and expected to pass.
-    public init(name: String, path: String, vcpus: Int = 1, expectation: Expectation = .pass) {
+    public init(name: String, path: String, vcpus: Int = 1, expectation: Expectation = .pass, checks: String = "") {
         self.name = name
         self.path = path
         self.vcpus = vcpus
         self.expectation = expectation
+        self.checks = checks
     }
 
-    /// Loads `directory/suite.txt` ("NAME vcpus=N expect=pass|fail|timeout" per line).
+    /// Loads `directory/suite.txt`: "NAME vcpus=N expect=pass|fail|timeout checks=TEXT" per line,
+    /// every word but the name optional; `checks=` comes last and takes the rest of the line.
     ///
     /// Throws `VMMError.guestFile` naming the manifest when it cannot be read, or with the line
     /// number and the word when a line holds anything else.
@@ -40,9 +44,15 @@ public struct SuiteEntry: Sendable, Equatable {
         do { bytes = try HostFile.read(path) } catch { throw .guestFile(path: path, reason: "no suite manifest (run Scripts/build-guests.sh)") }
         var entries: [SuiteEntry] = []
         for (number, line) in String(decoding: bytes, as: UTF8.self).split(separator: "\n").enumerated() {
+            var line = Substring(line)
+            var checks = ""
+            if let range = line.firstRange(of: " checks=") {
+                checks = String(line[range.upperBound...])
+                line = line[..<range.lowerBound]
+            }
             let words = line.split(separator: " ")
             guard let name = words.first else { continue }
-            var entry = SuiteEntry(name: String(name), path: directory + "/" + name + ".elf")
+            var entry = SuiteEntry(name: String(name), path: directory + "/" + name + ".elf", checks: checks)
             for word in words.dropFirst() {
                 let pair = word.split(separator: "=", maxSplits: 1).map(String.init)
                 switch (pair.first, pair.count == 2 ? pair[1] : nil) {

@@ -1,7 +1,8 @@
 import VMM
 import TextFormat
 
-/// The suite's results in the forms people and CI systems read: a table, JUnit XML, JSON.
+/// The suite's results in the forms people and CI systems read: a table, JUnit XML, JSON, TAP
+/// (TAPReport.swift) and GitHub Actions annotations (GitHubAnnotations.swift).
 public enum SuiteReport {
     /// One header line, one line per guest, then "N passed, N failed".
     public static func table(_ results: [SuiteResult]) -> String {
@@ -22,8 +23,20 @@ public enum SuiteReport {
         return "\(passed) passed, \(results.count - passed) failed"
     }
 
-    /// JUnit XML: one testsuite, one testcase per guest, with a failure (or error) element and the
-    /// guest's console output for those that did not pass.
+    /// What `vmm test --list` prints: a header, then each entry's name, vCPUs, expectation and
+    /// what it checks, one line each, in the order given.
+    public static func list(_ entries: [SuiteEntry]) -> String {
+        let width = max(5, entries.map(\.name.count).max() ?? 0)
+        func pad(_ s: String, _ n: Int) -> String { s + String(repeating: " ", count: max(0, n - s.count)) }
+        var lines = [pad("GUEST", width) + "  VCPUS  EXPECT   CHECKS"]
+        for e in entries {
+            lines.append(pad(e.name, width) + "  " + pad(String(e.vcpus), 5) + "  " + pad(e.expectation.rawValue, 7) + "  " + e.checks)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// JUnit XML: one testsuite, one testcase per guest, a failure (or error) element for those
+    /// that did not pass, and every guest's console transcript in its `system-out`.
     public static func junit(_ results: [SuiteResult]) -> String {
         let failures = results.filter { !$0.passed && $0.error == nil }.count
         let errors = results.filter { $0.error != nil }.count
@@ -32,14 +45,12 @@ public enum SuiteReport {
         xml += "<testsuites tests=\"\(results.count)\" failures=\"\(failures)\" errors=\"\(errors)\" time=\"\(seconds(total))\">\n"
         xml += "  <testsuite name=\"vmm-guests\" tests=\"\(results.count)\" failures=\"\(failures)\" errors=\"\(errors)\" time=\"\(seconds(total))\">\n"
         for r in results {
-            xml += "    <testcase classname=\"vmm.guests\" name=\"\(xmlEscaped(r.entry.name))\" time=\"\(seconds(r.seconds))\""
-            if r.passed {
-                xml += "/>\n"
-                continue
+            xml += "    <testcase classname=\"vmm.guests\" name=\"\(xmlEscaped(r.entry.name))\" time=\"\(seconds(r.seconds))\">\n"
+            if !r.passed {
+                let element = r.error != nil ? "error" : "failure"
+                xml += "      <\(element) message=\"\(xmlEscaped(r.message))\" type=\"\(r.status)\"/>\n"
             }
-            xml += ">\n"
-            let element = r.error != nil ? "error" : "failure"
-            xml += "      <\(element) message=\"\(xmlEscaped(r.message))\" type=\"\(r.status)\">\(xmlEscaped(r.transcript))</\(element)>\n"
+            xml += "      <system-out>\(xmlEscaped(r.transcript))</system-out>\n"
             xml += "    </testcase>\n"
         }
         xml += "  </testsuite>\n</testsuites>\n"

@@ -66,31 +66,32 @@ public enum SuiteRunner {
 
     /// Runs `entries` with `base` (vCPU count set per entry) and returns the results in entry order.
     /// `progress` is called as each finishes (from the worker threads, one at a time).
+    ///
+    /// With `stopAfterFailure`, no entry is started once one has not passed (those already running
+    /// finish): the result holds only the entries that ran, still in entry order, so
+    /// `entries.count - results.count` were left out.
     public static func run(_ entries: [SuiteEntry], base: MachineConfiguration, timeout: Double, jobs: Int,
+                           stopAfterFailure: Bool = false,
                            progress: @escaping @Sendable (SuiteResult) -> Void = { _ in }) -> [SuiteResult] {
         let next = Atomic<Int>(0)
+        let stopped = Atomic<Bool>(false)
         let results = Locked<[SuiteResult?]>(Array(repeating: nil, count: entries.count))
         let report = Locked(())
+        @Sendable func work() {
+            while !stopped.load(ordering: .acquiring) {
+                let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard index < entries.count else { return }
+                let result = runOne(entries[index], base: base, timeout: timeout)
+                results.withLock { $0[index] = result }
+                if stopAfterFailure && !result.passed { stopped.store(true, ordering: .releasing) }
+                report.withLock { _ in progress(result) }
+            }
+        }
         var workers: [OSThread] = []
         for worker in 0..<max(1, min(jobs, entries.count)) {
-            let thread = try? OSThread(name: "suite\(worker)") {
-                while true {
-                    let index = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                    guard index < entries.count else { return }
-                    let result = runOne(entries[index], base: base, timeout: timeout)
-                    results.withLock { $0[index] = result }
-                    report.withLock { _ in progress(result) }
-                }
-            }
-            if let thread { workers.append(thread) }
+            if let thread = try? OSThread(name: "suite\(worker)", work) { workers.append(thread) }
         }
-        if workers.isEmpty {  // no thread could be started: run here
-            for (index, entry) in entries.enumerated() {
-                let result = runOne(entry, base: base, timeout: timeout)
-                progress(result)
-                results.withLock { $0[index] = result }
-            }
-        }
+        if workers.isEmpty { work() }  // no thread could be started: run here
         for worker in workers { worker.join() }
         return results.withLock { $0.compactMap { $0 } }
     }

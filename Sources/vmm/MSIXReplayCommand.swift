@@ -8,10 +8,15 @@ struct MSIXReplayCommand: ParsableCommand {
         commandName: "msix-replay",
         abstract: "Replay an MSI-X trace (JSON lines) against the real MSI-X module and print the events.",
         discussion: """
-            Each input line is one JSON object with an "op" (init, notifiers, unset_notifiers, cap_write,
-            cap_read, bar_write, bar_read, notify, backend, use, unuse, unuse_all, reset, save, load).
-            Each output line is one JSON event (use, release, poll, msi, read, error) in the order it
-            happens. A bad line produces an error event and the replay goes on. See README.md.
+            Each input line is one JSON object with an "op" (init, notifiers, unset_notifiers, \
+            cap_write, cap_read, bar_write, bar_read, notify, backend, use, unuse, unuse_all, reset, \
+            save, load). Each output line is one JSON event (use, release, poll, msi, read, error) \
+            in the order it happens. A bad line produces an error event and the replay goes on. \
+            README.md ("Trace replay") describes every op and event.
+
+            Examples:
+              vmm msix-replay trace.jsonl
+              echo '{"op":"init","vectors":4}' | vmm msix-replay
             """
     )
 

@@ -9,10 +9,10 @@ struct MachineOptions: ParsableArguments {
             transform: MachineOptions.parseSize)
     var memory: UInt64 = 64 << 20
 
-    @Option(name: .long, parsing: .unconditional, help: "Number of vCPUs; all start at the guest's entry point at once (default 1).")
+    @Option(name: .long, parsing: .unconditional, help: "Number of vCPUs; all start at the guest's entry point at once.")
     var vcpus: Int = 1
 
-    @Option(name: .long, parsing: .unconditional, help: "Seconds before a run is stopped and reported as a timeout (default 5).")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds before a run is stopped and reported as a timeout.")
     var timeout: Double = 5
 
     @Option(name: .long, help: "Kernel command line: Multiboot's and PVH's command line, or /chosen/bootargs of the device tree.")
@@ -27,16 +27,16 @@ struct MachineOptions: ParsableArguments {
             transform: MachineOptions.parseWindow)
     var mmioWindow: Window?
 
-    @Option(name: .long, parsing: .unconditional, help: "MSI-X vectors of each test device, 1…2048 (default 16).")
+    @Option(name: .long, parsing: .unconditional, help: "MSI-X vectors of each test device, 1…2048.")
     var msixVectors: Int = 16
 
-    @Option(name: .long, parsing: .unconditional, help: "MSI-X test devices on PCI bus 0, from 00:01.0 on, 0…31 (default 1).")
+    @Option(name: .long, parsing: .unconditional, help: "MSI-X test devices on PCI bus 0, from 00:01.0 on, 0…31.")
     var testDevices: Int = 1
 
     @Flag(name: .long, help: "Do not echo the guest's console output.")
     var quiet = false
 
-    @Option(name: .long, help: "The KVM device to open (default /dev/kvm).")
+    @Option(name: .long, help: "The KVM device to open.")
     var kvmDevice: String = "/dev/kvm"
 
     /// What the parser can judge alone: signs and ranges that no machine could take. Whether a

@@ -13,14 +13,23 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Boot a guest or a kernel and exit with its status.",
         discussion: """
-            The boot protocol comes from the image, tried in this order: a Multiboot header in the
-            first 8 KiB, a PVH entry note, then this project's ELF64 protocol, whose guests start in
-            64-bit long mode on every vCPU (README: "Boot protocols"). --boot-protocol insists on one.
-            --cmdline reaches the kernel by its protocol's own means; each --initrd becomes a module.
-            A guest ends the run by writing a value V to port 0xF4: V = 0 passes (exit status 0); any other V
-            fails with status (V << 1 | 1) & 0xFF, as QEMU's isa-debug-exit. A timeout exits with 124,
-            a vCPU that stops on an exit it cannot go on from (e.g. an emulation failure) with 126,
-            a host-side error with 2, a guest that powers the pc machine off (ACPI S5) with 4.
+            The boot protocol comes from the image, tried in this order: a Multiboot header in the \
+            first 8 KiB, a PVH entry note, then this project's ELF64 protocol, whose guests start in \
+            64-bit long mode on every vCPU (README: "Boot protocols"). --boot-protocol insists on \
+            one. --cmdline reaches the kernel by its protocol's own means; each --initrd becomes a \
+            module.
+
+            Exit status: a guest ends the run by writing a value V to port 0xF4. V = 0 passes \
+            (status 0); any other V fails with status (V << 1 | 1) & 0xFF, as with QEMU's \
+            isa-debug-exit. A timeout exits with 124, a vCPU that stops on an exit it cannot go on \
+            from (an emulation failure, say) with 126, a host-side error with 2, and a guest that \
+            powers the pc machine off (ACPI S5) with 4.
+
+            Examples:
+              vmm run                                  (the built-in hello guest)
+              vmm run .build/guests/smp.elf --vcpus 4
+              vmm run kernel.elf --cmdline "console=ttyS0" --initrd initrd.img
+              vmm run guest.elf --dump-dtb machine.dtb && dtc -I dtb -O dts machine.dtb
             """
     )
 
@@ -29,13 +38,13 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var machine: MachineOptions
 
-    @Option(name: .long, help: "auto, multiboot, pvh or elf64 (default auto: the image's own).")
+    @Option(name: .long, help: "auto (the image's own), multiboot, pvh or elf64.")
     var bootProtocol: String = "auto"
 
     @Option(name: .long, help: "A file handed to the kernel as a module (Multiboot, PVH); repeatable, in order.")
     var initrd: [String] = []
 
-    @Option(name: .customLong("machine"), help: "auto, vmm or pc (default auto: pc for Multiboot and PVH kernels, vmm for ELF64 guests).")
+    @Option(name: .customLong("machine"), help: "auto (pc for Multiboot and PVH kernels, vmm for ELF64 guests), vmm or pc.")
     var machineKind: String = "auto"
 
     @Option(name: .long, help: "Write the machine's device tree blob to FILE and exit without running (read it with: dtc -I dtb -O dts FILE).")

@@ -23,20 +23,35 @@ public func guest(_ name: String) -> String { guestDirectory + "/" + name + ".el
 /// and combined output.
 public func runProcess(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
                        timeout: Double = 600) -> (status: Int32, output: String) {
+    let run = runProcessSeparately(path, arguments, environment: environment, timeout: timeout, mergeErrors: true)
+    return (run.status, run.output)
+}
+
+/// Runs `path` like `runProcess`, with standard error kept apart from standard output (unless
+/// `mergeErrors`): `output` is what it wrote to stdout, `errors` what it wrote to stderr.
+public func runProcessSeparately(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
+                                 timeout: Double = 600, mergeErrors: Bool = false) -> (status: Int32, output: String, errors: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
     if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let pipe = Pipe()
     process.standardOutput = pipe
-    process.standardError = pipe
+    // Standard error goes to a file, so neither stream can fill its pipe while the other is read.
+    let errorPath = NSTemporaryDirectory() + "vmm-stderr-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: errorPath, contents: nil)
+    defer { try? FileManager.default.removeItem(atPath: errorPath) }
+    guard let errorFile = FileHandle(forWritingAtPath: errorPath) else { return (-1, "", "cannot create \(errorPath)") }
+    process.standardError = mergeErrors ? pipe : errorFile
     process.standardInput = FileHandle.nullDevice
-    do { try process.run() } catch { return (-1, "cannot start \(path): \(error)") }
+    do { try process.run() } catch { return (-1, "cannot start \(path): \(error)", "") }
     let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
     DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     watchdog.cancel()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try? errorFile.close()
+    let errors = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self), errors)
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GuestSuite
 import Testing
 import TestSupport
 
@@ -6,9 +7,11 @@ import TestSupport
 @Suite(.enabled(if: kvmAvailable)) struct CLITests {
     @Test func withNoArgumentsItRunsTheConformanceSuite() {
         _ = guestDirectory
-        let result = runProcess(vmmExecutable, [])
-        #expect(result.status == 0, "\(result.output)")
-        #expect(result.output.hasPrefix("GUEST"))
+        let result = runProcessSeparately(vmmExecutable, [])
+        #expect(result.status == 0, "\(result.output)\(result.errors)")
+        #expect(result.output.hasPrefix("GUEST"), "progress goes to stderr, the table to stdout")
+        // Not a terminal: one plain progress line per guest on stderr.
+        #expect(result.errors.split(separator: "\n").contains { $0.hasPrefix("[1/") && $0.contains(" PASS ") }, "\(result.errors)")
         #expect(result.output.contains("hello "))
         #expect(result.output.contains(" passed, 0 failed"))
     }
@@ -104,12 +107,77 @@ import TestSupport
         (["run", "--timeout", "-1"], "--timeout must be a number of seconds in (0, 86400], not -1.0"),
         (["run", "--ecam-base", "-5"], "'-5' is not an address (use 0x… hex or decimal; it must be positive)"),
         (["test", "--jobs", "-1"], "--jobs must be at least 1, not -1"),
+        (["test", "--shard", "3/2"], "--shard must be K/N with 1 ≤ K ≤ N, not 3/2"),
+        (["test", "--shard", "0/2"], "--shard must be K/N with 1 ≤ K ≤ N, not 0/2"),
+        (["test", "--repeat", "0"], "--repeat must be in 1…10000, not 0"),
     ])
     func negativeAndZeroCountsAreExplained(arguments: [String], message: String) {
         let result = runProcess(vmmExecutable, arguments)
         #expect(result.status == 64, "\(result.output)")
         #expect(result.output.contains(message), "\(result.output)")
         #expect(!result.output.contains("Missing value"))
+    }
+
+    /// `--list` names every guest of the manifest with what it checks and runs none; the shards
+    /// of a split list every guest once between them.
+    @Test func listAndShardsNameEveryGuestOnce() throws {
+        let all = runProcessSeparately(vmmExecutable, ["test", "--list"])
+        #expect(all.status == 0, "\(all.output)\(all.errors)")
+        let lines = all.output.split(separator: "\n").dropFirst()
+        let names = lines.map { String($0.split(separator: " ")[0]) }
+        #expect(names == suiteEntries.map(\.name))
+        #expect(all.output.contains("a triple fault stops the vCPU"), "\(all.output)")
+        #expect(all.errors.isEmpty, "--list runs nothing: \(all.errors)")
+        var sharded: [String] = []
+        for k in 1...3 {
+            let shard = runProcessSeparately(vmmExecutable, ["test", "--list", "--shard", "\(k)/3"])
+            #expect(shard.status == 0)
+            sharded += shard.output.split(separator: "\n").dropFirst().map { String($0.split(separator: " ")[0]) }
+        }
+        #expect(sharded.sorted() == names.sorted())
+        let repeated = runProcess(vmmExecutable, ["test", "--list", "--filter", "hello", "--repeat", "2"])
+        #expect(repeated.output.contains("hello#2 "), "\(repeated.output)")
+    }
+
+    /// `--tap -`: standard output is the TAP stream alone; `--fail-fast` stops after the first
+    /// failure and says how many did not run; under GitHub Actions the failure is an ::error line.
+    @Test func tapOnStdoutFailFastAndGitHubAnnotations() throws {
+        let directory = NSTemporaryDirectory() + "vmm-suite-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for name in ["fault", "hello"] { try FileManager.default.copyItem(atPath: guest(name), toPath: directory + "/\(name).elf") }
+        try "fault vcpus=1 expect=pass\nhello\nhello\n".write(toFile: directory + "/suite.txt", atomically: true, encoding: .utf8)
+        let run = runProcessSeparately(vmmExecutable, ["test", "--guest-dir", directory, "--tap", "-", "--fail-fast", "--jobs", "1"],
+                                       environment: ["GITHUB_ACTIONS": "true"])
+        #expect(run.status == 1)
+        #expect(run.output.hasPrefix("TAP version 13\n1..1\nnot ok 1 - fault\n"), "\(run.output)")
+        #expect(run.output.hasSuffix("Bail out! --fail-fast: 2 guests not run after a failure\n"), "\(run.output)")
+        #expect(run.errors.contains("--fail-fast: stopped after a failure; 2 not run"), "\(run.errors)")
+        #expect(run.errors.contains("::error title=vmm test%3A fault::FAIL: "), "\(run.errors)")
+        let tap = directory + "/out.tap"
+        let ok = runProcessSeparately(vmmExecutable, ["test", "--filter", "hello", "--tap", tap])
+        #expect(ok.status == 0 && ok.output.hasPrefix("GUEST"))
+        #expect(try String(contentsOfFile: tap, encoding: .utf8) == "TAP version 13\n1..1\nok 1 - hello\n")
+    }
+
+    /// Every subcommand's help reads at 80 columns and shows examples.
+    @Test(arguments: [["--help"], ["run", "--help"], ["test", "--help"], ["msix-replay", "--help"]])
+    func helpFitsEightyColumns(arguments: [String]) {
+        let result = runProcessSeparately(vmmExecutable, arguments, environment: ["COLUMNS": "80"])
+        #expect(result.status == 0)
+        let lines = result.output.split(separator: "\n", omittingEmptySubsequences: false)
+        for (index, line) in lines.enumerated() {
+            #expect(line.count <= 80, "\(arguments): \(line.count) columns: \(line)")
+            // A sentence cut in the middle: a short line whose paragraph goes on in lower case on
+            // the next (as when text wrapped by hand is wrapped again at 80 columns).
+            if index + 1 < lines.count, line.count < 50, !line.hasPrefix(" "), let next = lines[index + 1].first, next.isLowercase {
+                Issue.record("\(arguments): a sentence is cut after \"\(line)\"")
+            }
+        }
+        // A default given in the text and again by the parser.
+        let flowing = result.output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(flowing.firstRange(of: /\(default [^)]*\)\.? \(default:/) == nil, "\(arguments): a default printed twice")
+        if arguments.count > 1 { #expect(result.output.contains("Examples:") || result.output.contains("EXAMPLES"), "\(arguments)") }
     }
 
     @Test func helpExplainsEveryOption() {
