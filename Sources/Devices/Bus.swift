@@ -48,7 +48,25 @@ public final class Bus: Sendable {
     /// The sorted ranges: an immutable array, replaced whole by each change.
     final class Map: Sendable {
         let entries: [Entry]
-        init(_ entries: [Entry]) { self.entries = entries }
+        /// What a lookup reads: each entry's range and an unretained reference to it, in one
+        /// flat buffer, so the exit path touches few cache lines and retains nothing. `entries`
+        /// keeps every referenced entry alive for as long as this map lives.
+        struct Slot {
+            let base: UInt64
+            let last: UInt64
+            let entry: Unmanaged<Entry>
+        }
+        nonisolated(unsafe) let slots: UnsafeMutableBufferPointer<Slot>
+
+        init(_ entries: [Entry]) {
+            self.entries = entries
+            slots = .allocate(capacity: entries.count)
+            for (index, entry) in entries.enumerated() {
+                (slots.baseAddress! + index).initialize(to: Slot(base: entry.range.base, last: entry.range.last, entry: .passUnretained(entry)))
+            }
+        }
+
+        deinit { slots.deallocate() }
     }
 
     /// The current map, retained once by this bus; lookups read it without retaining it.
@@ -144,8 +162,12 @@ public final class Bus: Sendable {
     @inline(__always)
     public func read(_ address: UInt64, size: Int) -> UInt64 {
         if let (entry, offset) = lookup(address, size: size) {
-            defer { entry.inFlight.subtract(1, ordering: .releasing) }
-            return entry.device.read(offset: offset, size: size) & allOnes(size: size)
+            return entry._withUnsafeGuaranteedRef { entry in
+                let value = entry.device.read(offset: offset, size: size) & allOnes(size: size)
+                // The last touch of the entry: once the count is down, `unregister` may free it.
+                entry.inFlight.subtract(1, ordering: .releasing)
+                return value
+            }
         }
         unclaimed("read", address, size, 0)
         return allOnes(size: size)
@@ -155,36 +177,40 @@ public final class Bus: Sendable {
     @inline(__always)
     public func write(_ address: UInt64, size: Int, value: UInt64) {
         if let (entry, offset) = lookup(address, size: size) {
-            defer { entry.inFlight.subtract(1, ordering: .releasing) }
-            entry.device.write(offset: offset, size: size, value: value & allOnes(size: size))
+            entry._withUnsafeGuaranteedRef { entry in
+                entry.device.write(offset: offset, size: size, value: value & allOnes(size: size))
+                entry.inFlight.subtract(1, ordering: .releasing)
+            }
             return
         }
         unclaimed("write", address, size, value)
     }
 
     /// The range holding all of [address, address + size), counted as in flight (the caller
-    /// subtracts 1 when the device returns), and the offset into it.
+    /// subtracts 1 when the device returns), and the offset into it. The entry is not retained:
+    /// the in-flight count keeps it alive (an `unregister` that removes it holds it until the
+    /// count is 0; any other change keeps it in the new map).
     @inline(__always)
-    func lookup(_ address: UInt64, size: Int) -> (Entry, UInt64)? {
+    func lookup(_ address: UInt64, size: Int) -> (Unmanaged<Entry>, UInt64)? {
         readers.add(1, ordering: .sequentiallyConsistent)
         defer { readers.subtract(1, ordering: .releasing) }
         // In bounds for as long as `readers` counts this lookup: no change releases the map then.
         return current.load(ordering: .sequentiallyConsistent)._withUnsafeGuaranteedRef { map in
-            let list = map.entries
+            let slots = map.slots
             // Binary search for the last range with base <= address.
-            var low = 0, high = list.count
+            var low = 0, high = slots.count
             while low < high {
                 let mid = (low + high) / 2
-                if list[mid].range.base <= address { low = mid + 1 } else { high = mid }
+                if slots[mid].base <= address { low = mid + 1 } else { high = mid }
             }
             guard low > 0 else { return nil }
-            let entry = list[low - 1]
+            let slot = slots[low - 1]
             let (accessLast, overflow) = address.addingReportingOverflow(UInt64(max(1, size)) - 1)
-            guard !overflow, accessLast <= entry.range.last else { return nil }
+            guard !overflow, accessLast <= slot.last else { return nil }
             // Counted while the map is held: an `unregister` that removes the entry waits for
             // the lookups on the old map (readers) and then for this count.
-            entry.inFlight.add(1, ordering: .relaxed)
-            return (entry, address - entry.range.base)
+            slot.entry._withUnsafeGuaranteedRef { $0.inFlight.add(1, ordering: .relaxed) }
+            return (slot.entry, address - slot.base)
         }
     }
 

@@ -31,6 +31,9 @@ public final class ProbeDevice: BusDevice {
         var last: UInt64 = 0
         var ring: [Access]
         var total = 0
+        /// Where the next access goes in `ring`: kept apart from `total` so that recording
+        /// needs no division.
+        var next = 0
     }
 
     /// How many accesses the ring keeps (at least 1).
@@ -67,8 +70,10 @@ public final class ProbeDevice: BusDevice {
         }
     }
 
+    @inline(__always)
     private func record(_ s: inout State, _ access: Access) {
-        s.ring[s.total % capacity] = access
+        s.ring[s.next] = access
+        s.next = s.next + 1 == capacity ? 0 : s.next + 1
         s.total += 1
     }
 }
