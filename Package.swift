@@ -31,6 +31,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // A library user's Logger can take the machine's diagnostics (MachineConfiguration.log(to:)).
         .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        // Host files and descriptors: FileDescriptor (open, read, write, stat, close) and Errno,
+        // rather than raw Glibc calls. VMM's HostFile reads guests and writes reports with it;
+        // KVM's OwnedFileDescriptor owns each KVM, vCPU and eventfd descriptor as one.
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         // `swift package generate-documentation` (Scripts/docs.sh): the DocC catalogs in Sources/*/*.docc.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -38,7 +42,7 @@ let package = Package(
         .target(name: "CKVM"),
         // Hex, byte counts, JSON and XML escaping, shared by the modules' messages and reports.
         .target(name: "TextFormat"),
-        .target(name: "KVM", dependencies: ["CKVM", "TextFormat", "Threads"]),
+        .target(name: "KVM", dependencies: ["CKVM", "TextFormat", "Threads", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Memory", dependencies: ["CKVM", "TextFormat"]),
         .target(name: "Devices", dependencies: ["TextFormat", "Threads"]),
         .target(name: "PCI", dependencies: ["Devices", "TextFormat", "Threads"]),
@@ -61,7 +65,8 @@ let package = Package(
         .target(name: "MachineDevices", dependencies: ["Devices", "KVM", "PCI", "Interrupts", "MSIX", "KVMMSIX", "Threads"]),
         // Machine assembly and the vCPU loop.
         .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "KVMMSIX", "MachineDevices", "Threads", "Platform", "TextFormat",
-                                            .product(name: "Logging", package: "swift-log")]),
+                                            .product(name: "Logging", package: "swift-log"),
+                                            .product(name: "SystemPackage", package: "swift-system")]),
         // The guest conformance suite: manifest, runner, reports.
         .target(name: "GuestSuite", dependencies: ["VMM", "MachineDevices", "Threads", "TextFormat"]),
         .executableTarget(

@@ -4,13 +4,13 @@ import CKVM
 public final class EventFD: Sendable {
     /// The eventfd's descriptor, closed when the last reference to it goes away; pass its
     /// `rawValue` to KVM (irqfd, ioeventfd) or to epoll.
-    public let fd: FileDescriptor
+    public let fd: OwnedFileDescriptor
 
     /// Creates an eventfd with counter `initial`. `nonblocking` makes reads of an empty counter fail with EAGAIN.
     public init(initial: UInt32 = 0, nonblocking: Bool = false) throws {
         let raw = ckvm_eventfd(initial, nonblocking ? 1 : 0)
         if raw < 0 { throw KVMError.eventfd(operation: "eventfd()", errno: -raw) }
-        fd = FileDescriptor(owning: raw)
+        fd = OwnedFileDescriptor(owning: raw)
     }
 
     /// Adds `value` to the counter (write(2)).

@@ -3,13 +3,13 @@ import CKVM
 /// The system scope: the `/dev/kvm` fd. Creates VMs and answers capability queries.
 public final class KVMSystem: Sendable {
     /// The open `/dev/kvm` descriptor, closed when the last reference goes away.
-    public let fd: FileDescriptor
+    public let fd: OwnedFileDescriptor
 
     /// Opens the KVM device and checks the API version (KVM_GET_API_VERSION must be 12).
     public init(path: String = "/dev/kvm") throws {
         let raw = ckvm_open(path)
         if raw < 0 { throw KVMError.open(path: path, errno: -raw) }
-        fd = FileDescriptor(owning: raw)
+        fd = OwnedFileDescriptor(owning: raw)
         let version = ckvm_ioctl_value(raw, CKVM_GET_API_VERSION, 0)
         if version < 0 { throw KVMError.notKVMDevice(path: path, errno: -version) }
         if version != KVM_API_VERSION { throw KVMError.unsupportedAPIVersion(version) }
@@ -40,7 +40,7 @@ public final class KVMSystem: Sendable {
     /// Creates a VM (KVM_CREATE_VM, machine type 0).
     public func createVirtualMachine() throws -> KVMVirtualMachine {
         let raw = try checkedIoctl(fd.rawValue, CKVM_CREATE_VM, "KVM_CREATE_VM", value: 0)
-        return KVMVirtualMachine(system: self, fd: FileDescriptor(owning: raw))
+        return KVMVirtualMachine(system: self, fd: OwnedFileDescriptor(owning: raw))
     }
 }
 

@@ -14,12 +14,12 @@ public final class KVMVCPU: Sendable {
     /// initial APIC ID.
     public let id: Int
     /// The vCPU's descriptor (from KVM_CREATE_VCPU), closed when the last reference goes away.
-    public let fd: FileDescriptor
+    public let fd: OwnedFileDescriptor
     /// The shared `kvm_run` area (KVM_GET_VCPU_MMAP_SIZE bytes), mapped for the vCPU's lifetime.
     nonisolated(unsafe) let runArea: UnsafeMutablePointer<kvm_run>
     private let runSize: Int
 
-    init(id: Int, fd: FileDescriptor, runSize: Int) throws {
+    init(id: Int, fd: OwnedFileDescriptor, runSize: Int) throws {
         self.id = id
         self.fd = fd
         self.runSize = runSize

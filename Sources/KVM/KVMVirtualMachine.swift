@@ -7,11 +7,11 @@ public final class KVMVirtualMachine: Sendable {
     /// The `/dev/kvm` scope this VM was created from (for capability checks).
     public let system: KVMSystem
     /// The VM's descriptor (from KVM_CREATE_VM), closed when the last reference goes away.
-    public let fd: FileDescriptor
+    public let fd: OwnedFileDescriptor
     /// Forces failures of this VM's interrupt ioctls, for tests of error paths.
     public let faults = KVMFaultInjection()
 
-    init(system: KVMSystem, fd: FileDescriptor) {
+    init(system: KVMSystem, fd: OwnedFileDescriptor) {
         self.system = system
         self.fd = fd
     }
@@ -141,7 +141,7 @@ public final class KVMVirtualMachine: Sendable {
     /// Creates vCPU `id` (KVM_CREATE_VCPU) and maps its `kvm_run` area.
     public func createVCPU(id: Int) throws -> KVMVCPU {
         let raw = try checkedIoctl(fd.rawValue, CKVM_CREATE_VCPU, "KVM_CREATE_VCPU", "for vCPU \(id)", value: UInt(id))
-        let vcpuFD = FileDescriptor(owning: raw)
+        let vcpuFD = OwnedFileDescriptor(owning: raw)
         return try KVMVCPU(id: id, fd: vcpuFD, runSize: system.vcpuMmapSize())
     }
 }

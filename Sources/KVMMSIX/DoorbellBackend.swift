@@ -15,7 +15,7 @@ import Threads
 final class DoorbellBackend: Sendable {
     let count: Int
     private let doorbells: Locked<[EventFD?]>
-    private let epoll: FileDescriptor
+    private let epoll: OwnedFileDescriptor
     private let stopEvent: EventFD
     private let thread = Locked<OSThread?>(nil)
     /// epoll data of the stop event (doorbells use their index).
@@ -27,7 +27,7 @@ final class DoorbellBackend: Sendable {
         doorbells = Locked(Array(repeating: nil, count: count))
         let raw = ckvm_epoll_create()
         guard raw >= 0 else { throw KVMError.eventfd(operation: "epoll_create1 for doorbells", errno: -raw) }
-        epoll = FileDescriptor(owning: raw)
+        epoll = OwnedFileDescriptor(owning: raw)
         stopEvent = try EventFD(nonblocking: true)
         try Self.add(stopEvent, token: Self.stopToken, to: epoll)
     }
@@ -62,7 +62,7 @@ final class DoorbellBackend: Sendable {
         running.join()
     }
 
-    private static func add(_ fd: EventFD, token: UInt64, to epoll: FileDescriptor) throws {
+    private static func add(_ fd: EventFD, token: UInt64, to epoll: OwnedFileDescriptor) throws {
         let r = ckvm_epoll_add(epoll.rawValue, fd.fd.rawValue, token)
         guard r == 0 else { throw KVMError.eventfd(operation: "epoll_ctl adding a doorbell", errno: -r) }
     }

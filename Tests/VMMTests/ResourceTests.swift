@@ -7,7 +7,7 @@ import VMM
 
 /// A machine gives back everything it opened when it goes away: a runner that boots hundreds of
 /// guests in one process must not run out of file descriptors. Every fd is owned by an object
-/// that closes it in deinit (`FileDescriptor`), so the check is that those owners are gone.
+/// that closes it in deinit (`OwnedFileDescriptor`), so the check is that those owners are gone.
 /// (Counting /proc/self/fd would race with other suites running machines in parallel.)
 @Suite(.enabled(if: kvmAvailable)) struct ResourceTests {
     final class Watch {
