@@ -9,21 +9,34 @@ import Threads
 /// KVM ioeventfds when the guest writes the doorbell with no vCPU exit, and hands each rung
 /// doorbell and its count to `ring(index, count)`.
 ///
-/// A doorbell's eventfd is made the first time it is asked for and added to the epoll set then,
-/// from any thread: an idle device holds two descriptors (the epoll set and the stop event),
-/// not one per doorbell.
+/// Nothing is made before it is needed, from any thread: a doorbell's eventfd is made the first
+/// time it is asked for and added to the epoll set then, and the thread starts with the first
+/// eventfd (a guest that never rings a doorbell costs no thread). An idle device holds two
+/// descriptors (the epoll set and the stop event), not one per doorbell. A ring that comes before
+/// the thread runs waits in its eventfd's counter: the epoll set is level-triggered.
 final class DoorbellBackend: Sendable {
     let count: Int
     private let doorbells: Locked<[EventFD?]>
     private let epoll: OwnedFileDescriptor
     private let stopEvent: EventFD
-    private let thread = Locked<OSThread?>(nil)
+    private let name: String
+    private let ring: @Sendable (Int, UInt64) -> Void
+    private let thread = Locked<ThreadState>(.notStarted)
     /// epoll data of the stop event (doorbells use their index).
     private static let stopToken = UInt64.max
 
-    /// A backend for doorbells 0..<count.
-    init(count: Int) throws {
+    private enum ThreadState {
+        case notStarted
+        case running(OSThread)
+        case stopped
+    }
+
+    /// A backend for doorbells 0..<count whose thread, once started, is called `name` and calls
+    /// `ring(index, count)` for each rung doorbell.
+    init(count: Int, name: String, ring: @escaping @Sendable (Int, UInt64) -> Void) throws {
         self.count = count
+        self.name = name
+        self.ring = ring
         doorbells = Locked(Array(repeating: nil, count: count))
         let raw = ckvm_epoll_create()
         guard raw >= 0 else { throw KVMError.eventfd(operation: "epoll_create1 for doorbells", errno: -raw) }
@@ -33,31 +46,43 @@ final class DoorbellBackend: Sendable {
     }
 
     /// Doorbell `index`'s eventfd, made and watched now if it has none (nil: out of range).
+    /// Throws `KVMError` when the eventfd cannot be made or watched, `ThreadError` when the
+    /// backend thread cannot start.
     func doorbell(_ index: Int) throws -> EventFD? {
         guard (0..<count).contains(index) else { return nil }
-        return try doorbells.withLock { list in
+        let fd: EventFD = try doorbells.withLock { list in
             if let fd = list[index] { return fd }
             let fd = try EventFD(nonblocking: true)
             try Self.add(fd, token: UInt64(index), to: epoll)
             list[index] = fd
             return fd
         }
+        try startThread()
+        return fd
     }
 
     /// Doorbell eventfds made so far.
     var eventfdCount: Int { doorbells.withLock { $0.lazy.filter { $0 != nil }.count } }
 
-    /// Starts the backend thread, which calls `raise(index, count)` for each rung doorbell.
-    func start(name: String, raise: @escaping @Sendable (Int, UInt64) -> Void) throws(ThreadError) {
-        try thread.withLock { (t: inout OSThread?) throws(ThreadError) in
-            guard t == nil else { return }
-            t = try OSThread(name: name) { [self] in run(raise) }
+    /// True while the backend thread runs.
+    var isRunning: Bool { thread.withLock { if case .running = $0 { true } else { false } } }
+
+    /// Starts the thread unless it runs or was stopped.
+    private func startThread() throws(ThreadError) {
+        try thread.withLock { (state: inout ThreadState) throws(ThreadError) in
+            guard case .notStarted = state else { return }
+            state = .running(try OSThread(name: name) { [self] in run(ring) })
         }
     }
 
-    /// Stops and joins the backend thread. Idempotent.
+    /// Stops and joins the backend thread; none starts afterwards. Idempotent.
     func stop() {
-        guard let running = thread.withLock({ t in defer { t = nil }; return t }) else { return }
+        let running: OSThread? = thread.withLock { state in
+            defer { state = .stopped }
+            if case let .running(t) = state { return t }
+            return nil
+        }
+        guard let running else { return }
         try? stopEvent.signal()
         running.join()
     }

@@ -115,9 +115,10 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     private let doorbellState: Locked<DoorbellState>
 
     /// A function that starts as after reset (every vector masked, MSI-X disabled) with its
-    /// notifiers set and, with doorbells, its backend thread running. Throws `MSIXError` for a
-    /// bad vector count, BAR or capability offset, `KVMError` when the doorbells' eventfd or
-    /// epoll set cannot be made, and `ThreadError` when their thread cannot start.
+    /// notifiers set. With doorbells, their thread starts when the guest first rings one (a
+    /// failure to start it is logged, and that doorbell stays served by exits). Throws
+    /// `MSIXError` for a bad vector count, BAR or capability offset, and `KVMError` when the
+    /// doorbells' stop eventfd or epoll set cannot be made.
     ///
     /// - Parameters:
     ///   - name: names the function in log lines and its doorbell thread.
@@ -151,9 +152,7 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         doorbellSpec = doorbells
         doorbellState = Locked(DoorbellState(base: nil, registered: Array(repeating: false, count: max(0, doorbells?.count ?? 0))))
         if let doorbells, doorbells.count > 0 {
-            let backend = try DoorbellBackend(count: doorbells.count)
-            try backend.start(name: "\(name) doorbells", raise: doorbells.ring)
-            self.backend = backend
+            backend = try DoorbellBackend(count: doorbells.count, name: "\(name) doorbells", ring: doorbells.ring)
         } else {
             backend = nil
         }
@@ -221,6 +220,9 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
             state.registered[index] = register(index, at: base, spec: spec, backend: backend)
         }
     }
+
+    /// True while the doorbell thread runs: from the first doorbell the guest rings until `stop()`.
+    public var doorbellThreadRunning: Bool { backend?.isRunning ?? false }
 
     /// Descriptors the function holds for its vectors and doorbells (eventfds are made lazily:
     /// an idle function holds only its doorbell thread's two).

@@ -120,6 +120,22 @@ import VMM
         #expect(msix.registeredDoorbells == 1)
     }
 
+    /// The doorbell thread starts with the first doorbell the guest rings (a guest that rings
+    /// none costs no thread), serves it and later rings, and stays stopped once stopped.
+    @Test func theDoorbellThreadStartsWithTheFirstRing() throws {
+        typealias R = MSIXTestDeviceRegister
+        let rig = try Rig(vectors: 16)
+        let msix = rig.device.msix
+        #expect(!msix.doorbellThreadRunning, "no thread before a ring")
+        rig.write(R.doorbells + 4 * 2, 1)
+        #expect(msix.doorbellThreadRunning)
+        #expect(rig.register(R.countBackend) == 1)
+        msix.stop()
+        #expect(!msix.doorbellThreadRunning)
+        rig.write(R.doorbells + 4 * 3, 1)
+        #expect(!msix.doorbellThreadRunning, "a ring after stop() starts no thread")
+    }
+
     /// Descriptors exist only for vectors and doorbells in use: an idle 2048-vector device holds
     /// none for them (it used to open 2,305 up front).
     @Test func anIdle2048VectorDeviceHoldsNoVectorOrDoorbellDescriptors() throws {
