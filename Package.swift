@@ -85,7 +85,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
         .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
         .testTarget(name: "KVMTests", dependencies: ["TestSupport", "KVM", "CKVM"]),
-        .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
+        .testTarget(name: "MemoryTests", dependencies: ["TestSupport", "Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["TestSupport", "Devices"]),
         .testTarget(name: "InterruptsTests", dependencies: ["TestSupport", "Interrupts", "KVM"]),
         .testTarget(name: "MSIXTests", dependencies: ["TestSupport", "MSIX"]),
