@@ -98,6 +98,8 @@ let package = Package(
         .testTarget(name: "ConcurrencyTests", dependencies: ["TestSupport", "VMM", "Platform"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport", "MSIX"]),
         .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM", "KVM"]),
+        // The start-up fast path of `vmm run` against ArgumentParser's reading.
+        .testTarget(name: "CommandLineTests", dependencies: ["vmm", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "KVM", "TextFormat", "MachineDevices", "GuestSuite", "MSIXReplay",
                                                     .product(name: "Logging", package: "swift-log")]),
     ],

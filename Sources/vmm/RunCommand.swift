@@ -1,11 +1,5 @@
 import ArgumentParser
-import GuestSuite
-import Platform
 import VMM
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `vmm run [GUEST.elf]`: boot one guest and exit with its status.
 struct RunCommand: ParsableCommand {
@@ -39,13 +33,13 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var machine: MachineOptions
 
     @Option(name: .long, help: "auto (the image's own), multiboot, pvh or elf64.")
-    var bootProtocol: String = "auto"
+    var bootProtocol: String = RunRequest.defaults.bootProtocol
 
     @Option(name: .long, help: "A file handed to the kernel as a module (Multiboot, PVH); repeatable, in order.")
     var initrd: [String] = []
 
     @Option(name: .customLong("machine"), help: "auto (pc for Multiboot and PVH kernels, vmm for ELF64 guests), vmm or pc.")
-    var machineKind: String = "auto"
+    var machineKind: String = RunRequest.defaults.machineKind
 
     @Option(name: .long, help: "Write the machine's device tree blob to FILE and exit without running (read it with: dtc -I dtb -O dts FILE).")
     var dumpDtb: String?
@@ -54,54 +48,22 @@ struct RunCommand: ParsableCommand {
     var stats = false
 
     func validate() throws {
-        guard machineKind == "auto" || MachineKind(rawValue: machineKind) != nil else {
-            throw ValidationError("--machine must be auto, vmm or pc, not '\(machineKind)'")
-        }
-        guard BootProtocols.names.contains(bootProtocol) else {
-            throw ValidationError("--boot-protocol must be one of \(BootProtocols.names.joined(separator: ", ")), not '\(bootProtocol)'")
-        }
+        try request.validateRun()
+    }
+
+    /// What was asked for, as the fast path would have read it.
+    var request: RunRequest {
+        var request = RunRequest(guest: guest)
+        machine.apply(to: &request)
+        request.bootProtocol = bootProtocol
+        request.initrd = initrd
+        request.machineKind = machineKind
+        request.dumpDtb = dumpDtb
+        request.stats = stats
+        return request
     }
 
     func run() throws {
-        if let dumpDtb {
-            do {
-                try HostFile.write(try machine.configuration().deviceTree(), to: dumpDtb)
-            } catch {
-                fail("\(error)")
-            }
-            return
-        }
-        let path: String
-        if let guest {
-            path = guest
-        } else if let builtIn = BuiltInGuests.path(of: "hello") {
-            path = builtIn
-        } else {
-            fail("the built-in hello guest is not built; run Scripts/build-guests.sh (searched \(BuiltInGuests.searchDirectories().first ?? "nothing"))")
-        }
-        let outcome: RunOutcome
-        do {
-            var configuration = machine.configuration()
-            if let kind = MachineKind(rawValue: machineKind) { configuration.machine = kind }
-            let (vm, result) = try Machine.runGuest(at: path, configuration: configuration, timeout: machine.timeout,
-                                                    protocolName: bootProtocol, initrds: initrd, choosingMachine: machineKind == "auto")
-            outcome = result
-            if stats { report(vm.statistics.line) }
-        } catch {
-            fail("\(error)")
-        }
-        if !outcome.passed || !machine.quiet { report(outcome.description) }
-        throw ExitCode(outcome.exitStatus)
+        try request.run()
     }
-}
-
-/// Prints "vmm: <message>" on standard error.
-func report(_ message: String) {
-    MachineConfiguration.standardError(message)
-}
-
-/// Prints "vmm: error: <message>" on standard error and exits with status 2.
-func fail(_ message: String) -> Never {
-    report("error: " + message)
-    exit(2)
 }
