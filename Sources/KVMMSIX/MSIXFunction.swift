@@ -82,8 +82,8 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         /// The vector is unmasked but has no irqfd (its route or attach was refused): sent
         /// through the MSI-X function with `KVM_SIGNAL_MSI` instead, so it is not stranded.
         case sentBySignal
-        /// Dropped: `count` is 0, no such vector (or its eventfd could not be made), or Bus
-        /// Master Enable is clear.
+        /// Dropped: `count` is 0, no such vector, the vector is not in use (use count 0), Bus
+        /// Master Enable is clear, or its eventfd could not be made or written (logged).
         case dropped
     }
 
@@ -280,20 +280,24 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     /// be delivered while the vector stays unmasked, so the raise goes through the MSI-X function
     /// instead (`KVM_SIGNAL_MSI`), as design.md's fifth difference asks. Masked vectors keep the
     /// count in the eventfd until unmask or a PBA poll. With Bus Master Enable clear the event is
-    /// dropped rather than left to inject once an irqfd is attached.
+    /// dropped rather than left to inject once an irqfd is attached, and so is an event on a
+    /// vector not in use (use count 0), as `raise` drops it; neither makes an eventfd.
     @discardableResult
     public func raiseBackend(vector: Int, count: UInt64 = 1) -> BackendOutcome {
-        guard count > 0, let fd = try? router.eventfd(for: vector) else { return .dropped }
+        guard count > 0 else { return .dropped }
         return device.withLock { device in
-            guard device.isBusMasterEnabled else { return .dropped }
+            // Judged before an eventfd is made for the vector: a raise that cannot be delivered
+            // costs no descriptor.
+            guard device.isBusMasterEnabled, device.useCount(vector: vector) > 0,
+                  let fd = try? router.eventfd(for: vector) else { return .dropped }
             if !device.isMasked(vector: vector) && !router.isAttached(vector) {
-                _ = device.notify(vector: vector)
-                return .sentBySignal
+                return device.notify(vector: vector) == .sent ? .sentBySignal : .dropped
             }
             do {
                 try fd.signal(count)
             } catch {
                 log("\(name): backend signal of vector \(vector) failed: \(error)")
+                return .dropped
             }
             return .signaled
         }

@@ -67,6 +67,30 @@ import VMM
         #expect(rig.register(R.countSignaled) == 1, "now through the irqfd")
     }
 
+    /// A backend event on a vector not in use is dropped, as a device raise is, and costs no
+    /// eventfd; one sent by KVM_SIGNAL_MSI for want of an irqfd is counted once among the
+    /// interrupts raised, not as a signal and a backend event both.
+    @Test func backendRaisesOnUnusedVectorsAreDroppedAndFallbacksCountedOnce() throws {
+        typealias R = MSIXTestDeviceRegister
+        let rig = try Rig(vectors: 4)
+        let msix = rig.device.msix
+        rig.messageControl(enable: true, maskAll: false)
+        msix.unuse(vector: 2)
+        let descriptors = msix.eventfdCount
+        #expect(msix.raiseBackend(vector: 2) == .dropped)
+        #expect(msix.eventfdCount == descriptors, "no eventfd for an unused vector")
+        #expect(msix.raiseBackend(vector: 9) == .dropped, "out of range")
+        #expect(msix.raiseBackend(vector: 1, count: 0) == .dropped)
+
+        rig.machine.vm.faults.failNext(.irqfd, errno: 9)
+        rig.program(1, data: 0x41, masked: false)
+        #expect(rig.device.attachedIRQFDs == 0, "the attach was refused")
+        let before = rig.device.interruptsRaised
+        rig.write(R.raiseBackend, 1)
+        #expect(rig.register(R.countSignaled) == 1, "sent with KVM_SIGNAL_MSI")
+        #expect(rig.device.interruptsRaised == before + 1, "one interrupt, counted once")
+    }
+
     /// README "Where the replay's order differs from KVM's": one MaskAll clear that delivers a
     /// pending bit and releases a held backend signal of the same vector.
     @Test func aMaskAllClearSignalsPendingBitsBeforeAttachingIrqfdsWhileTheReplayInterleaves() throws {
