@@ -3,7 +3,7 @@
  * Swift VMM's exit costs (see docs: "compare every figure with a minimal C loop").
  *
  *   cc -O2 -o kvm-loop Scripts/bench/kvm-loop.c
- *   kvm-loop [-t SECONDS] GUEST.elf
+ *   kvm-loop [-t SECONDS] [-d DEVICE_TREE.dtb] GUEST.elf
  *
  * Machine (built by kvm-guest.h, which irq-loop.c shares): 64 MiB of RAM at guest-physical 0, the
  * in-kernel irqchip (LAPIC/IOAPIC), one vCPU that starts at the ELF entry in 64-bit long mode (the
@@ -11,7 +11,12 @@
  *   0x1000          GDT: null, code64 (selector 0x08), data (selector 0x10)
  *   0x9000          PML4 -> 0xA000 PDPT -> 0xB000..0xEFFF four page directories, 2 MiB pages,
  *                   identity map of the low 4 GiB
- *   RSP = 0x80000, RDI = 0 (no device tree), RSI = 0 (vCPU index), RFLAGS = 0x2
+ *   0x80000         with -d, the device-tree blob read from the file (at most 512 KiB)
+ *   RSP = 0x80000, RDI = 0x80000 with -d and 0 (no device tree) without, RSI = 0 (vCPU index),
+ *   RFLAGS = 0x2
+ *
+ * -d gives the guest the device tree `vmm run --dump-dtb` writes, so that a guest which reads its
+ * device tree (its command line, say) does the same work under both VMMs (Scripts/bench-exits.sh).
  *
  * Devices (everything else: port/MMIO reads return all ones, writes are dropped):
  *   0x3F8           8250 THR: bytes written go to stdout; 0x3FD (LSR) reads 0x60
@@ -31,6 +36,9 @@
 #define _GNU_SOURCE
 #define KVM_GUEST_PROG "kvm-loop"
 #include "kvm-guest.h"
+
+#define DTB_ADDR 0x80000ull
+#define DTB_MAX 0x80000ull /* up to LOAD_MIN */
 
 #define PROBE_PORT 0xE0
 #define PROBE_PORT_COUNT 4
@@ -68,13 +76,19 @@ static void serve_port(struct guest *g, uint16_t port, int out, uint8_t *data, u
 int main(int argc, char **argv)
 {
     unsigned timeout = 30;
+    const char *dtb = NULL;
     int argi = 1;
-    if (argi + 1 < argc && strcmp(argv[argi], "-t") == 0) {
-        timeout = (unsigned)strtoul(argv[argi + 1], NULL, 10);
+    for (;;) {
+        if (argi + 1 < argc && strcmp(argv[argi], "-t") == 0)
+            timeout = (unsigned)strtoul(argv[argi + 1], NULL, 10);
+        else if (argi + 1 < argc && strcmp(argv[argi], "-d") == 0)
+            dtb = argv[argi + 1];
+        else
+            break;
         argi += 2;
     }
     if (argi + 1 != argc) {
-        fprintf(stderr, "usage: kvm-loop [-t SECONDS] GUEST.elf\n");
+        fprintf(stderr, "usage: kvm-loop [-t SECONDS] [-d DEVICE_TREE.dtb] GUEST.elf\n");
         return 2;
     }
 
@@ -82,7 +96,20 @@ int main(int argc, char **argv)
     guest_create_vm(&g);
     guest_create_vcpu(&g);
     uint64_t entry = guest_load(&g, argv[argi]);
-    guest_set_regs(&g, entry, 0); /* RDI = 0: no device tree */
+    uint64_t rdi = 0; /* no device tree */
+    if (dtb) {
+        int fd = open(dtb, O_RDONLY);
+        if (fd < 0)
+            die(dtb);
+        ssize_t n = read(fd, g.ram + DTB_ADDR, DTB_MAX + 1);
+        if (n < 0)
+            die(dtb);
+        if (n == 0 || n > (ssize_t)DTB_MAX)
+            die_msg("the device tree file is empty or larger than 512 KiB");
+        close(fd);
+        rdi = DTB_ADDR;
+    }
+    guest_set_regs(&g, entry, rdi);
 
     struct kvm_run *run = g.run;
     uint64_t exits_io = 0, exits_mmio = 0;
