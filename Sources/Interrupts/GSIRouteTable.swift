@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KVM
 import Synchronization
 import Threads
@@ -8,7 +11,18 @@ import Threads
 /// `KVM_SET_GSI_ROUTING` replaces the whole table, including the pin routes `KVM_CREATE_IRQCHIP`
 /// installed for GSI 0–23, so every commit sends those again followed by the MSI routes. Changes
 /// only mark the table dirty; `commit()` sends it once, so a guest access that changes many
-/// vectors costs one ioctl, not one per vector.
+/// vectors costs one ioctl, not one per vector. `requestCommit()` goes further under a coalescing
+/// `RouteCommitPolicy`: it leaves the commit to the table's committer thread, which makes it once
+/// the changes stop for the policy's idle time (or at once when enough are pending), so a batch
+/// spans many guest accesses.
+///
+/// Ordering rules (the routers rely on them):
+/// 1. Every change gets a serial number (`setRoute` returns it); a commit sends every change made
+///    before it, and `committedSerial` says up to which one KVM has them.
+/// 2. After each commit the listeners run (outside the table's lock), so a router attaches an
+///    irqfd only for a route whose serial is committed: never one KVM does not have.
+/// 3. Removing a route needs no commit to be safe: the router detaches the irqfd first, and a
+///    route with no irqfd and no `KVM_SIGNAL_MSI` using it does nothing.
 public final class GSIRouteTable: Sendable {
     struct State: ~Copyable {
         var table: GSIRoutingTable
@@ -18,6 +32,22 @@ public final class GSIRouteTable: Sendable {
         var nextUnused: UInt32
         var dirty = false
         var commits = 0
+        /// Serial of the last change, and of the last change KVM has.
+        var changeSerial: UInt64 = 0
+        var committedSerial: UInt64 = 0
+        /// Changes since the last commit.
+        var pending = 0
+    }
+
+    /// The committer thread's state: when the next coalesced commit is due. An object apart
+    /// from the table, so the thread holds it and only a weak reference to the table: a table
+    /// nobody else holds goes away, and its thread ends.
+    final class Schedule: @unchecked Sendable {
+        // Unchecked: every field is read and written with `monitor` held.
+        let monitor = Monitor()
+        var due: timespec?
+        var stopping = false
+        var thread: OSThread?
     }
 
     let vm: KVMVirtualMachine
@@ -25,7 +55,12 @@ public final class GSIRouteTable: Sendable {
     public let capacity: Int
     /// The first GSI handed out (GSIs below belong to the irqchip pins).
     public static let firstMSIGSI: UInt32 = 24
+    /// When `requestCommit()` commits.
+    public let policy: RouteCommitPolicy
     private let state: Locked<State>
+    private let schedule = Schedule()
+    private let listeners = Locked<[(id: Int, run: @Sendable (UInt64) -> Void)]>([])
+    private let nextListener = Locked(0)
 
     /// Makes an empty table for `vm`; nothing is sent to KVM until the first change is committed.
     ///
@@ -36,8 +71,11 @@ public final class GSIRouteTable: Sendable {
     ///     takes that maximum.
     ///   - pinRoutes: the irqchip routes every commit keeps (default: KVM's own after
     ///     KVM_CREATE_IRQCHIP; the PC machine passes `GSIRoute.pcPinRoutes` and commits once).
-    public init(vm: KVMVirtualMachine, capacity: Int? = nil, pinRoutes: [GSIRoute] = GSIRoute.defaultPinRoutes) {
+    ///   - policy: when `requestCommit()` commits (default: at once).
+    public init(vm: KVMVirtualMachine, capacity: Int? = nil, pinRoutes: [GSIRoute] = GSIRoute.defaultPinRoutes,
+                policy: RouteCommitPolicy = .immediate) {
         self.vm = vm
+        self.policy = policy
         let total = max(0, vm.system.check(.irqRouting))
         let available = max(0, min(total - pinRoutes.count, total - Int(Self.firstMSIGSI)))
         self.capacity = min(capacity ?? available, available)
@@ -67,7 +105,7 @@ public final class GSIRouteTable: Sendable {
             let index = Int(gsi) - Int(Self.firstMSIGSI)
             guard index >= 0, index < s.allocated.count, s.allocated[index] else { throw .gsiNotAllocated(gsi) }
             s.allocated[index] = false
-            if s.table.removeMSI(gsi: gsi) { s.dirty = true }
+            if s.table.removeMSI(gsi: gsi) { Self.changed(&s) }
             s.free.append(gsi)
         }
     }
@@ -75,31 +113,148 @@ public final class GSIRouteTable: Sendable {
     /// MSI GSIs allocated now.
     public var allocatedCount: Int { state.withLock { s in s.allocated.lazy.filter { $0 }.count } }
 
-    /// Points `gsi` at an MSI message (committed with the next batch). Refuses a GSI that is
-    /// not allocated.
-    public func setRoute(_ gsi: UInt32, address: UInt64, data: UInt32) throws(InterruptError) {
-        try state.withLock { (s: inout State) throws(InterruptError) in
+    /// Points `gsi` at an MSI message (committed with the next batch) and returns the change's
+    /// serial: KVM has the route once `committedSerial` reaches it. Refuses a GSI that is not
+    /// allocated.
+    @discardableResult
+    public func setRoute(_ gsi: UInt32, address: UInt64, data: UInt32) throws(InterruptError) -> UInt64 {
+        try state.withLock { (s: inout State) throws(InterruptError) -> UInt64 in
             let index = Int(gsi) - Int(Self.firstMSIGSI)
             guard index >= 0, index < s.allocated.count, s.allocated[index] else { throw .gsiNotAllocated(gsi) }
             // Allocated GSIs never outnumber the table's room, so this cannot fail.
-            if s.table.setMSI(gsi: gsi, address: address, data: data) { s.dirty = true }
+            if s.table.setMSI(gsi: gsi, address: address, data: data) { Self.changed(&s) }
+            return s.changeSerial
         }
     }
+
+    private static func changed(_ s: inout State) {
+        s.dirty = true
+        s.changeSerial += 1
+        s.pending += 1
+    }
+
+    /// The serial of the last change KVM has.
+    public var committedSerial: UInt64 { state.withLock { $0.committedSerial } }
 
     /// Removes the route of `gsi` (committed with the next batch); the GSI stays allocated.
     public func removeRoute(_ gsi: UInt32) {
         state.withLock { s in
-            if s.table.removeMSI(gsi: gsi) { s.dirty = true }
+            if s.table.removeMSI(gsi: gsi) { Self.changed(&s) }
         }
     }
 
-    /// Sends the table to KVM if anything changed since the last commit.
+    /// Sends the table to KVM now if anything changed since the last commit, then runs the
+    /// listeners with the committed serial.
     public func commit() throws {
-        try state.withLock { s in
-            guard s.dirty else { return }
+        let committed: UInt64? = try state.withLock { s in
+            guard s.dirty else { return nil }
+            let serial = s.changeSerial
             try s.table.commit(to: vm)
             s.dirty = false
+            s.pending = 0
             s.commits += 1
+            s.committedSerial = serial
+            return serial
+        }
+        guard let committed else { return }
+        for listener in listeners.withLock({ $0 }) { listener.run(committed) }
+    }
+
+    /// Asks for the changes made so far to reach KVM, by the policy: true when they were
+    /// committed now (an immediate policy, enough changes pending, or nothing to commit), false
+    /// when the committer thread will commit them within the policy's idle time.
+    @discardableResult
+    public func requestCommit() throws -> Bool {
+        let pending = state.withLock { s in s.dirty ? s.pending : 0 }
+        if pending == 0 { return true }
+        let schedule = self.schedule
+        let stopped = schedule.monitor.withLock { schedule.stopping }
+        if policy.isImmediate || pending >= policy.maxPending || stopped {
+            try commit()
+            return true
+        }
+        try schedule.monitor.withLock { () throws(ThreadError) in
+            let wasIdle = schedule.due == nil
+            schedule.due = Monitor.deadline(after: policy.idle)
+            if schedule.thread == nil, !schedule.stopping {
+                schedule.thread = try OSThread(name: "route commits") { [weak self] in Self.runCommitter(schedule, table: self) }
+            }
+            // A committer already waiting for a deadline finds the later one when it wakes; only
+            // an idle one needs waking (waking it on every guest access cost a context switch
+            // each: 25 ms for 512 unmasks).
+            if wasIdle { schedule.monitor.broadcast() }
+        }
+        return false
+    }
+
+    /// Commits now whatever is waiting for the committer thread.
+    public func flush() throws {
+        try commit()
+    }
+
+    /// Runs `listener(committedSerial)` after every commit, on the committing thread, outside
+    /// the table's lock. Returns a token for `removeListener`.
+    public func addListener(_ listener: @escaping @Sendable (UInt64) -> Void) -> Int {
+        let id = nextListener.withLock { n in n += 1; return n }
+        listeners.withLock { $0.append((id, listener)) }
+        return id
+    }
+
+    /// Stops running the listener `addListener` returned `id` for.
+    public func removeListener(_ id: Int) {
+        listeners.withLock { $0.removeAll { $0.id == id } }
+    }
+
+    /// The committer: waits until a commit is due and the changes have been idle that long,
+    /// then commits (a failure is dropped here; the next request or flush tries again). Ends
+    /// when the table stops or is gone.
+    private static func runCommitter(_ schedule: Schedule, table: GSIRouteTable?) {
+        weak let table = table
+        while true {
+            let due: Bool = schedule.monitor.withLock {
+                while !schedule.stopping {
+                    guard let deadline = schedule.due else {
+                        schedule.monitor.wait()
+                        continue
+                    }
+                    if !schedule.monitor.wait(until: deadline) {
+                        // Timed out: due unless a later request moved the deadline.
+                        if let now = schedule.due, compare(now, deadline) > 0 { continue }
+                        schedule.due = nil
+                        return true
+                    }
+                }
+                return false
+            }
+            guard due, let table else { return }
+            try? table.commit()
+        }
+    }
+
+    private static func compare(_ a: timespec, _ b: timespec) -> Int {
+        a.tv_sec != b.tv_sec ? (a.tv_sec < b.tv_sec ? -1 : 1) : (a.tv_nsec < b.tv_nsec ? -1 : a.tv_nsec == b.tv_nsec ? 0 : 1)
+    }
+
+    /// Stops the committer thread and commits what waited for it. Idempotent; the table stays
+    /// usable, committing each request at once from then on.
+    public func stop() {
+        let thread: OSThread? = schedule.monitor.withLock {
+            schedule.stopping = true
+            schedule.monitor.broadcast()
+            defer { schedule.thread = nil }
+            return schedule.thread
+        }
+        thread?.join()
+        try? commit()
+    }
+
+    deinit {
+        // The last reference may go on the committer thread itself: tell it to end, don't join.
+        schedule.monitor.withLock {
+            schedule.stopping = true
+            schedule.monitor.broadcast()
+            schedule.thread?.detach()
+            schedule.thread = nil
         }
     }
 

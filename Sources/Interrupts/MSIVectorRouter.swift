@@ -16,20 +16,37 @@ import Threads
 /// 1. `release(v)` detaches v's irqfd at once, before the routing table changes, so the kernel
 ///    never injects through a GSI whose route is being removed or rewritten.
 /// 2. `use(v, message)` only records the route (allocating v's GSI on its first use).
-/// 3. `commit()` sends the whole table once (one `KVM_SET_GSI_ROUTING` per guest access) and only
-///    then attaches the irqfds of the vectors used in this batch, so an irqfd never points at a
-///    GSI whose route KVM does not have yet.
+/// 3. `commit()` asks the table to commit (`GSIRouteTable.requestCommit`). An irqfd is attached
+///    only once KVM has the vector's route (the table's committed serial reaches the serial of
+///    the vector's route), by the table's listener, so an irqfd never points at a GSI whose route
+///    KVM does not have yet.
+/// 4. Under a coalescing policy the commit may come later, after many guest accesses. A vector
+///    waiting for it is live all the same: the function sends its events by `KVM_SIGNAL_MSI`
+///    while `isAttached` is false, and `commit()` sends at once, by `KVM_SIGNAL_MSI`, any count
+///    its eventfd held from while it was masked (taking it out of the eventfd, so the irqfd
+///    attached later cannot inject it again). Each event thus goes out once: by the eventfd
+///    while attached, by `KVM_SIGNAL_MSI` otherwise.
 public final class MSIVectorRouter: Sendable {
     struct Vector {
         var eventfd: EventFD?
         var gsi: UInt32?
         var inUse = false
         var attached = false
+        /// In the attach queue now.
+        var queued = false
+        /// The message of the route, while in use.
+        var address: UInt64 = 0
+        var data: UInt32 = 0
     }
 
     struct State {
         var vectors: [Vector]
-        var attachQueue: [Int] = []
+        /// Vectors in use waiting for KVM to have their route: (vector, serial of the route).
+        var attachQueue: [(vector: Int, serial: UInt64)] = []
+        /// Vectors used since the last `commit()` (rule 4 looks only at these).
+        var usedSinceCommit: [Int] = []
+        /// The first attach failure since the last `commit()` (which throws it).
+        var attachError: (any Error)?
     }
 
     /// The VM whose irqfds this router attaches and to which it sends `KVM_SIGNAL_MSI`.
@@ -39,6 +56,7 @@ public final class MSIVectorRouter: Sendable {
     /// How many vectors the device has; vector numbers run from 0 to `vectorCount - 1`.
     public let vectorCount: Int
     private let state: Locked<State>
+    private let listener = Locked(0)
 
     /// A router for `vectorCount` vectors; eventfds and GSIs come when vectors are first used.
     public init(vm: KVMVirtualMachine, routes: GSIRouteTable, vectorCount: Int) throws {
@@ -46,9 +64,12 @@ public final class MSIVectorRouter: Sendable {
         self.routes = routes
         self.vectorCount = vectorCount
         state = Locked(State(vectors: Array(repeating: Vector(), count: vectorCount)))
+        let id = routes.addListener { [weak self] committed in self?.attachCommitted(upTo: committed) }
+        listener.withLock { $0 = id }
     }
 
     deinit {
+        routes.removeListener(listener.withLock { $0 })
         // The device goes away: detach irqfds and give the GSIs back.
         state.withLock { s in
             for (index, v) in s.vectors.enumerated() {
@@ -87,10 +108,15 @@ public final class MSIVectorRouter: Sendable {
             s.vectors[vector].gsi = gsi
             return gsi
         }
-        try routes.setRoute(gsi, address: address, data: data)
+        let serial = try routes.setRoute(gsi, address: address, data: data)
         state.withLock { s in
             s.vectors[vector].inUse = true
-            s.attachQueue.append(vector)
+            s.vectors[vector].address = address
+            s.vectors[vector].data = data
+            if s.vectors[vector].queued { s.attachQueue.removeAll { $0.vector == vector } }
+            s.vectors[vector].queued = true
+            s.attachQueue.append((vector, serial))
+            s.usedSinceCommit.append(vector)
         }
     }
 
@@ -105,31 +131,70 @@ public final class MSIVectorRouter: Sendable {
             v.inUse = false
             if let gsi = v.gsi { try? routes.free(gsi) }  // the route goes with the next commit
             v.gsi = nil
+            if v.queued { s.attachQueue.removeAll { $0.vector == vector } }
+            v.queued = false
             s.vectors[vector] = v
-            s.attachQueue.removeAll { $0 == vector }
         }
     }
 
-    /// Ends a batch: one `KVM_SET_GSI_ROUTING` if routes changed, then the irqfds of the vectors
-    /// used in the batch are attached (which injects any count their eventfds already hold).
-    /// A failed attach does not stop the others; the first error is thrown after all were tried.
+    /// Ends a batch: asks the table to commit, by its policy. Committed now, the irqfds of the
+    /// vectors used in the batch are attached (which injects any count their eventfds hold);
+    /// left to the table's committer, their held counts go out by `KVM_SIGNAL_MSI` now and the
+    /// irqfds are attached after the commit. A failed attach does not stop the others; the
+    /// first error since the last call is thrown after all were tried.
     public func commit() throws {
-        try routes.commit()
-        var firstError: (any Error)?
+        let committedNow = try routes.requestCommit()
+        attachCommitted(upTo: routes.committedSerial)
+        sendHeldSignalsOfVectorsUsedSinceLastCommit(committedNow: committedNow)
+        let error = state.withLock { s in
+            defer { s.attachError = nil }
+            return s.attachError
+        }
+        if let error { throw error }
+    }
+
+    /// Attaches the irqfds of the waiting vectors whose routes KVM has (serial ≤ `committed`).
+    private func attachCommitted(upTo committed: UInt64) {
         state.withLock { s in
-            for vector in s.attachQueue {
-                let v = s.vectors[vector]
+            // The queue is in serial order: nothing to do while its first route is not in KVM
+            // (the common case under coalescing, checked at every guest access).
+            guard let first = s.attachQueue.first, first.serial <= committed else { return }
+            var waiting: [(vector: Int, serial: UInt64)] = []
+            for entry in s.attachQueue {
+                guard entry.serial <= committed else {
+                    waiting.append(entry)
+                    continue
+                }
+                s.vectors[entry.vector].queued = false
+                let v = s.vectors[entry.vector]
                 guard v.inUse, !v.attached, let gsi = v.gsi else { continue }
                 do {
-                    try vm.attachIRQFD(try Self.eventfd(of: vector, in: &s), gsi: gsi)
-                    s.vectors[vector].attached = true
+                    try vm.attachIRQFD(try Self.eventfd(of: entry.vector, in: &s), gsi: gsi)
+                    s.vectors[entry.vector].attached = true
                 } catch {
-                    if firstError == nil { firstError = error }
+                    if s.attachError == nil { s.attachError = error }
                 }
             }
-            s.attachQueue.removeAll(keepingCapacity: true)
+            s.attachQueue = waiting
         }
-        if let firstError { throw firstError }
+    }
+
+    /// Rule 4: a vector waiting for its commit is live; what its eventfd held while masked goes
+    /// out now. Only the vectors used since the last call can hold anything: while a vector
+    /// waits, the function sends its events by KVM_SIGNAL_MSI, not through the eventfd.
+    private func sendHeldSignalsOfVectorsUsedSinceLastCommit(committedNow: Bool) {
+        let messages: [(UInt64, UInt32)] = state.withLock { s in
+            defer { s.usedSinceCommit.removeAll(keepingCapacity: true) }
+            guard !committedNow else { return [] }
+            var out: [(UInt64, UInt32)] = []
+            for vector in s.usedSinceCommit {
+                let v = s.vectors[vector]
+                guard v.inUse, !v.attached, let held = try? v.eventfd?.consume(), held > 0 else { continue }
+                out.append((v.address, v.data))
+            }
+            return out
+        }
+        for (address, data) in messages { try? send(address: address, data: data) }
     }
 
     /// Sends one message with `KVM_SIGNAL_MSI` (the VMM's own raise of an unmasked vector).
