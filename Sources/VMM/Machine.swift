@@ -103,6 +103,9 @@ public final class Machine: Sendable {
         let layout = configuration.layout
         let kvm = try KVMSystem(path: configuration.kvmDevicePath)
         let vm = try kvm.createVirtualMachine()
+        // Each vector in use holds an eventfd; room for all of them now, while no thread of the
+        // machine runs (see DescriptorTable.swift), plus the machine's own and some to spare.
+        DescriptorTable.reserve(256 + configuration.testDevices * configuration.msixVectors, duplicating: vm.fd.rawValue)
         let memory = try GuestMemory(size: layout.ramSize)
         self.kvm = kvm
         self.vm = vm
@@ -170,7 +173,8 @@ public final class Machine: Sendable {
         try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
         try mmioBus.register(PCIECAMWindow(root: pci), name: "PCI ECAM", base: layout.ecamBase, size: layout.ecamSize)
         if isPC { try vm.setGSIRouting(GSIRoute.pcPinRoutes) }
-        routes = GSIRouteTable(vm: vm, pinRoutes: isPC ? GSIRoute.pcPinRoutes : GSIRoute.defaultPinRoutes)
+        routes = GSIRouteTable(vm: vm, pinRoutes: isPC ? GSIRoute.pcPinRoutes : GSIRoute.defaultPinRoutes,
+                               policy: configuration.routeCommits)
         var devices: [MSIXTestDevice] = []
         for index in 0..<configuration.testDevices {
             let device = try MSIXTestDevice(name: "msix-test\(index)", vectors: configuration.msixVectors, vm: vm, routes: routes, log: limitedLog)
@@ -341,6 +345,7 @@ public final class Machine: Sendable {
         for thread in threads.withLock({ $0 }) { thread.join() }
         for device in testDevices { device.stop() }
         for component in components { component.stop() }
+        routes.stop()
         console.flush()
         return outcome
     }
