@@ -14,7 +14,7 @@ public enum InterruptError: Error, Equatable, CustomStringConvertible {
         case let .gsiNotAllocated(gsi):
             "GSI \(gsi) is not allocated"
         case let .vectorOutOfRange(vector, count):
-            "vector \(vector) is out of range 0…\(count - 1)"
+            count > 0 ? "vector \(vector) is out of range 0…\(count - 1)" : "vector \(vector) does not exist (the device has no vectors)"
         }
     }
 }

@@ -74,14 +74,17 @@ public struct PCBootData {
     /// The memory map of a PC machine with `ramSize` (at least `minimumRAM`) bytes of RAM at 0:
     /// conventional memory, the EBDA and BIOS area reserved, then RAM from 1 MiB, and
     /// `highRAMSize` bytes at 4 GiB when there are any.
+    /// Less RAM than that (only a direct caller can pass it: machines refuse it first) gives
+    /// the low ranges and no RAM above 1 MiB, rather than a range whose size wrapped around.
     public static func memoryMap(ramSize: UInt64, highRAMSize: UInt64 = 0) -> [MemoryRange] {
         let high = highRAMSize > 0 ? [MemoryRange(base: MachineLayout.highRAMBase, size: highRAMSize, type: MemoryRange.ram)] : []
+        let above1MiB = ramSize > highMemoryStart
+            ? [MemoryRange(base: highMemoryStart, size: ramSize - highMemoryStart, type: MemoryRange.ram)] : []
         return [
             MemoryRange(base: 0, size: conventionalEnd, type: MemoryRange.ram),
             MemoryRange(base: conventionalEnd, size: 0xA_0000 - conventionalEnd, type: MemoryRange.reserved),
             MemoryRange(base: biosAreaStart, size: highMemoryStart - biosAreaStart, type: MemoryRange.reserved),
-            MemoryRange(base: highMemoryStart, size: ramSize - highMemoryStart, type: MemoryRange.ram),
-        ] + high
+        ] + above1MiB + high
     }
 
     /// The flat GDT the protected-mode entry's segments come from.

@@ -165,6 +165,8 @@ func makeVM() throws -> KVMVirtualMachine {
         let router = try MSIVectorRouter(vm: vm, routes: GSIRouteTable(vm: vm), vectorCount: 1)
         try router.send(address: 0xFEE0_0000, data: 0x40)
         #expect(throws: InterruptError.vectorOutOfRange(vector: 1, count: 1)) { _ = try router.eventfd(for: 1) }
+        #expect("\(InterruptError.vectorOutOfRange(vector: 1, count: 1))" == "vector 1 is out of range 0…0")
+        #expect("\(InterruptError.vectorOutOfRange(vector: 0, count: 0))" == "vector 0 does not exist (the device has no vectors)")
     }
 
     @Test func theDefaultCapacityLeavesRoomForThePinRoutes() throws {

@@ -210,6 +210,17 @@ func bootError(_ body: () throws -> Any) -> String {
             #expect(m.u64(at) == range.base && m.u64(at + 8) == range.size && m.u32(at + 16) == range.type)
         }
     }
+
+    /// Below 1 MiB of RAM (machines refuse it; a direct caller may not) the map has no RAM above
+    /// 1 MiB instead of trapping on a size that would wrap around.
+    @Test func aMemoryMapForLessThan1MiBHasNoRangeAbove1MiB() {
+        for ram: UInt64 in [0, 4096, 640 << 10, 1 << 20] {
+            let ranges = PCBootData.memoryMap(ramSize: ram)
+            #expect(ranges.count == 3, "\(ram)")
+            #expect(ranges.allSatisfy { $0.base < 1 << 20 }, "\(ram)")
+        }
+        #expect(PCBootData.memoryMap(ramSize: (1 << 20) + 4096).last?.size == 4096)
+    }
 }
 
 @Suite struct PVHTests {
