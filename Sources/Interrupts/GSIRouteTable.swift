@@ -59,8 +59,7 @@ public final class GSIRouteTable: Sendable {
     public let policy: RouteCommitPolicy
     private let state: Locked<State>
     private let schedule = Schedule()
-    private let listeners = Locked<[(id: Int, run: @Sendable (UInt64) -> Void)]>([])
-    private let nextListener = Locked(0)
+    private let listeners = Locked<(lastID: Int, list: [(id: Int, run: @Sendable (UInt64) -> Void)])>((0, []))
 
     /// Makes an empty table for `vm`; nothing is sent to KVM until the first change is committed.
     ///
@@ -157,7 +156,7 @@ public final class GSIRouteTable: Sendable {
             return serial
         }
         guard let committed else { return }
-        for listener in listeners.withLock({ $0 }) { listener.run(committed) }
+        for listener in listeners.withLock({ $0.list }) { listener.run(committed) }
     }
 
     /// Asks for the changes made so far to reach KVM, by the policy: true when they were
@@ -168,48 +167,46 @@ public final class GSIRouteTable: Sendable {
         let pending = state.withLock { s in s.dirty ? s.pending : 0 }
         if pending == 0 { return true }
         let schedule = self.schedule
-        let stopped = schedule.monitor.withLock { schedule.stopping }
-        if policy.isImmediate || pending >= policy.maxPending || stopped {
-            try commit()
-            return true
-        }
-        try schedule.monitor.withLock { () throws(ThreadError) in
+        let deferred = try schedule.monitor.withLock { () throws(ThreadError) -> Bool in
+            guard !policy.isImmediate, pending < policy.maxPending, !schedule.stopping else { return false }
             let wasIdle = schedule.due == nil
             schedule.due = Monitor.deadline(after: policy.idle)
-            if schedule.thread == nil, !schedule.stopping {
-                schedule.thread = try OSThread(name: "route commits") { [weak self] in Self.runCommitter(schedule, table: self) }
+            if schedule.thread == nil {
+                // The thread holds the schedule, and the table only weakly: a table nobody else
+                // holds goes away (its deinit stops the thread).
+                schedule.thread = try OSThread(name: "route commits") { [weak self] in
+                    Self.runCommitter(schedule) { try? self?.commit() }
+                }
             }
             // A committer already waiting for a deadline finds the later one when it wakes; only
             // an idle one needs waking (waking it on every guest access cost a context switch
             // each: 25 ms for 512 unmasks).
             if wasIdle { schedule.monitor.broadcast() }
+            return true
         }
-        return false
-    }
-
-    /// Commits now whatever is waiting for the committer thread.
-    public func flush() throws {
-        try commit()
+        if !deferred { try commit() }
+        return !deferred
     }
 
     /// Runs `listener(committedSerial)` after every commit, on the committing thread, outside
     /// the table's lock. Returns a token for `removeListener`.
     public func addListener(_ listener: @escaping @Sendable (UInt64) -> Void) -> Int {
-        let id = nextListener.withLock { n in n += 1; return n }
-        listeners.withLock { $0.append((id, listener)) }
-        return id
+        listeners.withLock { l in
+            l.lastID += 1
+            l.list.append((l.lastID, listener))
+            return l.lastID
+        }
     }
 
     /// Stops running the listener `addListener` returned `id` for.
     public func removeListener(_ id: Int) {
-        listeners.withLock { $0.removeAll { $0.id == id } }
+        listeners.withLock { $0.list.removeAll { $0.id == id } }
     }
 
     /// The committer: waits until a commit is due and the changes have been idle that long,
-    /// then commits (a failure is dropped here; the next request or flush tries again). Ends
+    /// then calls `commit` (whose failure is dropped here; the next request tries again). Ends
     /// when the table stops or is gone.
-    private static func runCommitter(_ schedule: Schedule, table: GSIRouteTable?) {
-        weak let table = table
+    private static func runCommitter(_ schedule: Schedule, commit: () -> Void) {
         while true {
             let due: Bool = schedule.monitor.withLock {
                 while !schedule.stopping {
@@ -226,8 +223,8 @@ public final class GSIRouteTable: Sendable {
                 }
                 return false
             }
-            guard due, let table else { return }
-            try? table.commit()
+            guard due else { return }
+            commit()
         }
     }
 

@@ -43,17 +43,17 @@ do {
     if arguments[3] == "each" {
         driver.messageControl(enable: true, maskAll: false)
         for v in 0..<n { driver.program(v, data: 0x30 + UInt32(v % 200), masked: true) }
-        // Timed until every irqfd is attached: a coalesced batch is flushed inside the timing.
+        // Timed until every irqfd is attached: a waiting coalesced batch is committed inside the timing.
         elapsed = try clock.measure {
             for v in 0..<n { driver.mask(v, false) }
-            try machine.routes.flush()
+            try machine.routes.commit()
         }
     } else {
         driver.messageControl(enable: true, maskAll: true)
         for v in 0..<n { driver.program(v, data: 0x30 + UInt32(v % 200), masked: false) }
         elapsed = try clock.measure {
             driver.messageControl(enable: true, maskAll: false)
-            try machine.routes.flush()
+            try machine.routes.commit()
         }
     }
     guard machine.testDevices[0].attachedIRQFDs == n else {

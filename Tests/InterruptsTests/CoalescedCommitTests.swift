@@ -21,14 +21,19 @@ import Glibc
         return true
     }
 
+    /// Uses vectors `range`, one commit request after each, as guest accesses would.
+    func useOneAccessAtATime(_ router: MSIVectorRouter, _ range: Range<Int>) throws {
+        for v in range {
+            try router.use(v, address: 0xFEE0_0000, data: 0x30 + UInt32(v))
+            try router.commit()
+        }
+    }
+
     @Test func unmasksOneAccessAtATimeShareOneCommitAfterTheIdleTime() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, policy: RouteCommitPolicy(idle: 0.05, maxPending: 10_000))
         let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 64)
-        for v in 0..<64 {
-            try router.use(v, address: 0xFEE0_0000, data: 0x30 + UInt32(v))
-            try router.commit()  // the end of one guest access
-        }
+        try useOneAccessAtATime(router, 0..<64)
         #expect(table.commitCount == 0, "64 accesses, no commit yet")
         #expect(router.attachedCount == 0, "no irqfd before KVM has the routes")
         #expect(eventually { router.attachedCount == 64 }, "the committer commits and attaches")
@@ -40,15 +45,25 @@ import Glibc
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, policy: RouteCommitPolicy(idle: 1, maxPending: 4))
         let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 8)
-        for v in 0..<3 {
-            try router.use(v, address: 0xFEE0_0000, data: 0x30 + UInt32(v))
-            try router.commit()
-        }
+        try useOneAccessAtATime(router, 0..<3)
         #expect(table.commitCount == 0)
-        try router.use(3, address: 0xFEE0_0000, data: 0x33)
-        try router.commit()
+        try useOneAccessAtATime(router, 3..<4)
         #expect(table.commitCount == 1, "the fourth pending change commits")
         #expect(router.attachedCount == 4, "and the four irqfds are attached then")
+    }
+
+    /// The committer thread holds the table only weakly: a table nobody holds goes away while
+    /// a commit waits for its idle time (and its deinit ends the thread).
+    @Test func aTableWithAWaitingCommitIsFreedWhenNobodyHoldsIt() throws {
+        let vm = try makeVM()
+        weak var weakTable: GSIRouteTable?
+        do {
+            let table = GSIRouteTable(vm: vm, policy: RouteCommitPolicy(idle: 1, maxPending: 10_000))
+            weakTable = table
+            try table.setRoute(try table.allocate(), address: 0xFEE0_0000, data: 0x40)
+            #expect(try table.requestCommit() == false, "left to the committer thread")
+        }
+        #expect(weakTable == nil, "the waiting committer kept the table alive")
     }
 
     /// Rule 4: what a vector's eventfd held while masked goes out by KVM_SIGNAL_MSI when it is
@@ -64,7 +79,7 @@ import Glibc
         try router.commit()
         #expect(vm.faults.recorded == [.signalMSI], "one message for the held events, no commit yet")
         #expect(router.takeHeldSignals(1) == 0, "the eventfd is empty")
-        try table.flush()
+        try table.commit()
         #expect(router.isAttached(1))
         #expect(vm.faults.recorded == [.signalMSI, .setGSIRouting, .irqfd])
     }
@@ -78,7 +93,7 @@ import Glibc
         try router.use(1, address: 0xFEE0_0000, data: 0x41)
         try router.commit()
         router.release(0)
-        try table.flush()
+        try table.commit()
         #expect(!router.isAttached(0))
         #expect(router.isAttached(1))
         #expect(table.msiRoutes.count == 1)
@@ -90,7 +105,7 @@ import Glibc
 
     /// Uses, releases and commits from several threads (each owning its vectors, as each device's
     /// lock makes them) against the committer thread: nothing fails, and at the end (after a
-    /// flush) exactly the vectors in use are attached and the table holds exactly their routes.
+    /// final commit) exactly the vectors in use are attached and the table holds exactly their routes.
     @Test(arguments: testSeeds([1, 2, 3]))
     func concurrentUseAndReleaseEndWithExactlyTheUsedVectorsAttached(seed: UInt64) throws {
         let vm = try makeVM()
@@ -121,7 +136,7 @@ import Glibc
             for v in stride(from: index * 16 + 1, to: index * 16 + 16, by: 2) { router.release(v) }
         }
         threads.join()
-        try table.flush()
+        try table.commit()
         try router.commit()
         #expect(failures.withLock { $0 } == [], "\(replayHint(seed))")
         let attached = (0..<64).filter { router.isAttached($0) }

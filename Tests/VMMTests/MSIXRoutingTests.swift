@@ -110,7 +110,7 @@ import VMM
         rig.write(R.resetCounts, 1)
         rig.write(R.raiseBackend, 5)
         #expect(rig.register(R.countSignaled) == 1, "live before its commit: sent by KVM_SIGNAL_MSI")
-        try rig.machine.routes.flush()
+        try rig.machine.routes.commit()
         #expect(rig.machine.routes.commitCount == before + 1, "one commit for the 64 writes")
         #expect(rig.device.attachedIRQFDs == 64)
         rig.write(R.raiseBackend, 5)
