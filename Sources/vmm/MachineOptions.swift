@@ -40,7 +40,9 @@ struct MachineOptions: ParsableArguments {
     var kvmDevice: String = RunRequest.defaults.kvmDevice
 
     func validate() throws {
-        try values.validateMachine()
+        var request = RunRequest()
+        apply(to: &request)
+        try request.validateMachine()
     }
 
     /// The values, merged into `request`.
@@ -55,11 +57,5 @@ struct MachineOptions: ParsableArguments {
         request.testDevices = testDevices
         request.quiet = quiet
         request.kvmDevice = kvmDevice
-    }
-
-    private var values: RunRequest {
-        var request = RunRequest()
-        apply(to: &request)
-        return request
     }
 }
