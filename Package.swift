@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "GuestSuite", dependencies: ["VMM", "MachineDevices", "Threads", "TextFormat"]),
         .executableTarget(
             name: "vmm",
-            dependencies: ["VMM", "GuestSuite", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["VMM", "Interrupts", "GuestSuite", "MSIXReplay", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             plugins: ["BuildInfo"]
         ),
         // `vmm --version`: VERSION and the git revision, written into vmm's sources at build time.

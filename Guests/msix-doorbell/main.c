@@ -38,6 +38,8 @@ void guest_main(unsigned cpu, const void *fdt)
         msix_unmask(&d, v);
     }
     msix_enable(&d, 1);
+    /* The irqfds must carry every ring (COUNT_SIGNALED stays 0): wait for the routes' commit. */
+    msix_wait_routes(&d, "msix-doorbell: the vectors' routes are committed");
 
     for (unsigned v = 0; v < n; v++) {
         uint8_t idt = (uint8_t)(FIRST_IDT + v);

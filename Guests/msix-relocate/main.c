@@ -85,6 +85,7 @@ void guest_main(unsigned cpu, const void *fdt)
     msix_expect_deliveries_now(0x30, 2, "msix-relocate: RAISE after the move delivers once");
     msix_expect_counts(&d, &want, "msix-relocate: RAISE after the move is sent once");
     msix_set_data(&d, 0, 0x31);
+    msix_wait_routes(&d, "msix-relocate: the retargeted route is committed");
     msix_raise_backend(&d, 0);
     want.backend++;
     msix_expect_deliveries(0x31, 1, "msix-relocate: retarget through the new address, RAISE_BACKEND delivers on it");

@@ -45,6 +45,8 @@ static void fire(enum path p)
         msix_raise(&d, v);
         want.signaled++;
     } else {
+        /* The irqfd must carry it: wait for the commit of the route the last write changed. */
+        msix_wait_routes(&d, "msix-retarget: the vector's route is committed");
         if (p == BACKEND)
             msix_raise_backend(&d, v);
         else

@@ -56,11 +56,13 @@ void guest_main(unsigned cpu, const void *fdt)
     msix_enable(&d, 1);
     /* Establish routes first (RAISE_BACKEND on the unmasked ones), so restore must rebuild them.
      * Each is awaited; one quiet window then covers a late extra of either. */
+    msix_wait_routes(&d, "msix-saverestore: routes committed before a backend event");
     msix_raise_backend(&d, 0);
     want.backend++;
     if (!msix_wait_count(idt(0), 1, MSIX_WAIT_US))
         guest_fail("msix-saverestore: backend delivery on vector 0 before the snapshot: not delivered");
     if (nv > 2) {
+        msix_wait_routes(&d, "msix-saverestore: routes committed before a backend event");
         msix_raise_backend(&d, 2);
         want.backend++;
         msix_expect_deliveries(idt(2), 1, "msix-saverestore: backend delivery on vector 2 before the snapshot");
@@ -104,11 +106,13 @@ void guest_main(unsigned cpu, const void *fdt)
     want.signaled++;
     msix_expect_deliveries_now(idt(0), 1, "msix-saverestore: RAISE on restored vector 0 delivers once");
     msix_expect_counts(&d, &want, "msix-saverestore: RAISE on restored vector 0 is sent once");
+    msix_wait_routes(&d, "msix-saverestore: routes committed before a backend event");
     msix_raise_backend(&d, 0);
     want.backend++;
     if (!msix_wait_count(idt(0), 2, MSIX_WAIT_US))
         guest_fail("msix-saverestore: RAISE_BACKEND on restored vector 0: not delivered");
     if (nv > 2) {
+        msix_wait_routes(&d, "msix-saverestore: routes committed before a backend event");
         msix_raise_backend(&d, 2);
         want.backend++;
         msix_expect_deliveries(idt(2), 1, "msix-saverestore: RAISE_BACKEND on restored vector 2 delivers once");
@@ -160,6 +164,7 @@ void guest_main(unsigned cpu, const void *fdt)
     want.signaled++;
     msix_expect_deliveries_now(idt(0), 3, "msix-saverestore: clearing the restored MaskAll delivers once");
     msix_expect_counts(&d, &want, "msix-saverestore: clearing the restored MaskAll sends vector 0 once");
+    msix_wait_routes(&d, "msix-saverestore: routes committed before a backend event");
     msix_raise_backend(&d, 0);
     want.backend++;
     msix_expect_deliveries(idt(0), 4, "msix-saverestore: RAISE_BACKEND after the second restore delivers once");

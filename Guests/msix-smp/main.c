@@ -141,24 +141,29 @@ void guest_main(unsigned cpu, const void *fdt)
     msix_raise(&d, 0);
     want.signaled++;
     expect(1, IDT_A, AT_ONCE, "RAISE vector 0 after moving it to APIC 1");
+    msix_wait_routes(&d, "msix-smp: routes committed before a backend event");
     msix_raise_backend(&d, 0);
     want.backend++;
     expect(1, IDT_A, QUIET, "RAISE_BACKEND vector 0 -> APIC 1");
     msix_set_address(&d, 0, MSI_ADDRESS(apic[0]));
+    msix_wait_routes(&d, "msix-smp: routes committed before a backend event");
     msix_raise_backend(&d, 0);
     want.backend++;
     expect(0, IDT_A, QUIET, "RAISE_BACKEND vector 0 after moving it back to APIC 0");
     if (two) {
+        msix_wait_routes(&d, "msix-smp: routes committed before a backend event");
         msix_raise_backend(&d, 1);
         want.backend++;
         expect(1, IDT_B, QUIET, "RAISE_BACKEND vector 1 -> APIC 1");
     }
     if (d.features & MSIXDEV_FEATURE_DOORBELL) {
         msix_set_address(&d, 0, MSI_ADDRESS(apic[1]));
+        msix_wait_routes(&d, "msix-smp: routes committed before a backend event");
         msix_doorbell(&d, 0);
         want.backend++;
         expect(1, IDT_A, QUIET, "DOORBELL vector 0 after moving it to APIC 1");
         msix_set_address(&d, 0, MSI_ADDRESS(apic[0]));
+        msix_wait_routes(&d, "msix-smp: routes committed before a backend event");
         msix_doorbell(&d, 0);
         want.backend++;
         expect(0, IDT_A, QUIET, "DOORBELL vector 0 after moving it to APIC 0");

@@ -206,6 +206,13 @@ int msix_wait_counter(const struct msix_dev *d, unsigned reg, uint32_t target, u
     return wait_until(msixdev_read(d, reg) >= target, timeout_us);
 }
 
+void msix_wait_routes(const struct msix_dev *d, const char *check)
+{
+    if (!wait_until(msixdev_read(d, MSIXDEV_ROUTES_WAITING) == 0, MSIX_WAIT_US))
+        guest_failf("%s: %u vectors still wait for their route commit after %u ms", check,
+                    msixdev_read(d, MSIXDEV_ROUTES_WAITING), MSIX_WAIT_US / 1000);
+}
+
 /* ---- Named checks --------------------------------------------------------------------------- */
 void msix_expect_deliveries(uint8_t idt_vector, uint32_t expected, const char *check)
 {

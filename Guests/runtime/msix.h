@@ -70,6 +70,7 @@
 #define MSIXDEV_COUNT_DROPPED 0x2C
 #define MSIXDEV_RESET_COUNTS 0x30
 #define MSIXDEV_SAVE_RESTORE 0x34
+#define MSIXDEV_ROUTES_WAITING 0x38
 #define MSIXDEV_DOORBELL(v) (0x2000u + 4u * (v))
 
 #define MSIXDEV_FEATURE_BACKEND 0x1u
@@ -211,6 +212,12 @@ static inline void msix_take_pending(void) { __asm__ volatile("sti; nop; nop" ::
 /* Waits (bounded) until the device counter at BAR0 offset `reg` reads at least `target`
  * (COUNT_BACKEND after doorbells, which the backend thread serves later); 1 if reached. */
 int msix_wait_counter(const struct msix_dev *d, unsigned reg, uint32_t target, uint32_t timeout_us);
+/* Waits (bounded, MSIX_WAIT_US) until no vector of the device waits for its route commit
+ * (ROUTES_WAITING reads 0), failing the run with `check` if one still waits then. The VMM may
+ * coalesce route commits across guest writes: right after an unmask or a retarget, a backend
+ * event may go by KVM_SIGNAL_MSI (COUNT_SIGNALED + 1) instead of the irqfd. Call this before
+ * a step that requires the irqfd path (COUNT_SIGNALED unchanged by RAISE_BACKEND or DOORBELL). */
+void msix_wait_routes(const struct msix_dev *d, const char *check);
 
 /* ---- Named checks (each fails the run with "<check>: <what was seen>") -------------------- */
 /* "Exactly N" on an asynchronous path (irqfd, doorbell): msix_settle_count(idt_vector, expected,
@@ -227,7 +234,8 @@ void msix_expect_deliveries_now(uint8_t idt_vector, uint32_t expected, const cha
 /* All four device counters must read `want` (a guest keeps `want` in step with its writes:
  * RAISE on an unmasked used vector: signaled + 1; on a masked used vector: pended + 1; on an
  * unused or out-of-range vector: dropped + 1; a pending bit sent at an unmask: signaled + 1;
- * RAISE_BACKEND or a served DOORBELL: backend + 1, and signaled + 0 while the irqfd is attached). */
+ * RAISE_BACKEND or a served DOORBELL: backend + 1, and signaled + 0 while the irqfd is attached,
+ * which msix_wait_routes makes sure of). */
 void msix_expect_counts(const struct msix_dev *d, const struct msixdev_counts *want, const char *check);
 /* Vector v's PBA bit (one 4-byte PBA read) must be `want`. */
 void msix_expect_pending(const struct msix_dev *d, unsigned v, int want, const char *check);

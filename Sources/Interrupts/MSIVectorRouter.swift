@@ -221,4 +221,8 @@ public final class MSIVectorRouter: Sendable {
     /// irqfds attached now.
     public var attachedCount: Int { state.withLock { $0.vectors.lazy.filter(\.attached).count } }
 
+    /// Vectors in use whose irqfd waits for KVM to have their route (under a coalescing policy,
+    /// until the table's next commit; their events go out by `KVM_SIGNAL_MSI` meanwhile).
+    public var waitingCount: Int { state.withLock { $0.attachQueue.count } }
+
 }

@@ -342,6 +342,10 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     /// irqfds attached now.
     public var attachedIRQFDs: Int { router.attachedCount }
 
+    /// Vectors in use whose irqfd waits for the route table's next commit (0 under an immediate
+    /// policy once a guest access ends); their events go out by `KVM_SIGNAL_MSI` meanwhile.
+    public var vectorsWaitingForRoutes: Int { router.waitingCount }
+
     /// Whether an access belongs to the MSI-X function.
     private func owns(_ bar: Int, _ offset: UInt64, _ size: Int) -> Bool {
         switch placement {

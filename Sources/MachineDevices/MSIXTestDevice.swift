@@ -97,6 +97,7 @@ public final class MSIXTestDevice: PCIDeviceModel {
         case R.countBackend: value = UInt32(truncatingIfNeeded: backendCount.load(ordering: .relaxed))
         case R.countPended: value = UInt32(truncatingIfNeeded: pendedCount.load(ordering: .relaxed))
         case R.countDropped: value = UInt32(truncatingIfNeeded: droppedCount.load(ordering: .relaxed))
+        case R.routesWaiting: value = UInt32(truncatingIfNeeded: msix.vectorsWaitingForRoutes)
         default: value = 0
         }
         return UInt64(value)

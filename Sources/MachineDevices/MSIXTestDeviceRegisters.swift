@@ -4,7 +4,7 @@
 ///  0x00 MAGIC "MSIX"   0x10 RAISE          0x20 COUNT_SIGNALED   0x30 RESET_COUNTS
 ///  0x04 VERSION        0x14 RAISE_BACKEND  0x24 COUNT_BACKEND    0x34 SAVE_RESTORE
 ///  0x08 VECTORS        0x18 USE            0x28 COUNT_PENDED
-///  0x0C FEATURES       0x1C UNUSE          0x2C COUNT_DROPPED
+///  0x0C FEATURES       0x1C UNUSE          0x2C COUNT_DROPPED    0x38 ROUTES_WAITING
 ///  0x2000 + 4·v  DOORBELL[v]  (a KVM ioeventfd: the backend raises v with no vCPU exit)
 /// ```
 public enum MSIXTestDeviceRegister {
@@ -41,6 +41,11 @@ public enum MSIXTestDeviceRegister {
     /// SAVE_RESTORE (write-only, any value): snapshots the MSI-X state, resets the function and
     /// restores the snapshot.
     public static let saveRestore: UInt64 = 0x34
+    /// ROUTES_WAITING (read-only): vectors in use whose irqfd waits for the next commit of the
+    /// GSI routing table (coalesced commits); a backend event on one goes by `KVM_SIGNAL_MSI`.
+    /// Not in design.md's table: this project's addition, so a guest can tell when the irqfd
+    /// path must carry a backend event.
+    public static let routesWaiting: UInt64 = 0x38
     /// DOORBELL[0] (write-only); DOORBELL[v] is at `doorbells + 4·v` for v < VECTORS.
     public static let doorbells: UInt64 = 0x2000
 

@@ -32,12 +32,12 @@ public struct MachineConfiguration: Sendable {
     public var testDevices = 1
     /// MSI-X vectors of each test device (1…2048).
     public var msixVectors = 16
-    /// When changes to the GSI routing table reach KVM: `.immediate` (the default) commits at
-    /// the end of each guest access that changed a route; `.coalesced` batches changes across
-    /// accesses (1 ms after the last, or at 256 pending), so unmasking n vectors one write at a
-    /// time costs about n route entries sent, not n²/2. Until its commit, a vector the guest
-    /// unmasked gets its events by KVM_SIGNAL_MSI (MSIVectorRouter, rule 4).
-    public var routeCommits: RouteCommitPolicy = .immediate
+    /// When changes to the GSI routing table reach KVM: `.coalesced` (the default) batches
+    /// changes across guest accesses (1 ms after the last, or at 256 pending), so unmasking n
+    /// vectors one write at a time costs about n route entries sent, not n²/2; `.immediate`
+    /// commits at the end of each guest access that changed a route. Until its commit, a vector
+    /// the guest unmasked gets its events by KVM_SIGNAL_MSI (MSIVectorRouter, rule 4).
+    public var routeCommits: RouteCommitPolicy = .coalesced
     /// Exits KVM leaves to the guest (HLT, PAUSE, MWAIT, C-states: the guest idles on the host
     /// CPU itself, as with QEMU's `-overcommit cpu-pm=on`); building fails if KVM cannot.
     public var guestOwnedExits: KVMVirtualMachine.GuestOwnedExits = []

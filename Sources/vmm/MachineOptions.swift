@@ -33,6 +33,9 @@ struct MachineOptions: ParsableArguments {
     @Option(name: .long, parsing: .unconditional, help: "MSI-X test devices on PCI bus 0, from 00:01.0 on, 0…31.")
     var testDevices: Int = RunRequest.defaults.testDevices
 
+    @Option(name: .long, help: RouteCommits.help)
+    var routeCommits: RouteCommits = RunRequest.defaults.routeCommits
+
     @Flag(name: .long, help: "Do not echo the guest's console output.")
     var quiet = false
 
@@ -55,6 +58,7 @@ struct MachineOptions: ParsableArguments {
         request.mmioWindow = mmioWindow
         request.msixVectors = msixVectors
         request.testDevices = testDevices
+        request.routeCommits = routeCommits
         request.quiet = quiet
         request.kvmDevice = kvmDevice
     }

@@ -28,6 +28,7 @@ struct RunRequest: Equatable {
     var machineKind = "auto"
     var dumpDtb: String?
     var stats = false
+    var routeCommits = RouteCommits.coalesced
 
     /// The options' defaults.
     static let defaults = RunRequest()
@@ -73,6 +74,7 @@ struct RunRequest: Equatable {
         configuration.kvmDevicePath = kvmDevice
         configuration.msixVectors = msixVectors
         configuration.testDevices = testDevices
+        configuration.routeCommits = routeCommits.policy
         if let kind = MachineKind(rawValue: machineKind) { configuration.machine = kind }
         return configuration
     }

@@ -68,6 +68,9 @@ struct TestCommand: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "MSI-X test devices on bus 0, 1…31.")
     var testDevices: Int = 1
 
+    @Option(name: .long, help: RouteCommits.help)
+    var routeCommits: RouteCommits = .coalesced
+
     @Option(name: .long, help: ArgumentHelp("Folder of built guests and suite.txt (default: found beside vmm).", valueName: "DIR"))
     var guestDir: String?
 
@@ -104,6 +107,7 @@ struct TestCommand: ParsableCommand {
         var base = MachineConfiguration()
         base.msixVectors = msixVectors
         base.testDevices = testDevices
+        base.routeCommits = routeCommits.policy
         base.log = { _ in }
         let progress = SuiteProgress(total: entries.count, onTerminal: isatty(2) == 1)
         let results = SuiteRunner.run(entries, base: base, timeout: timeout, jobs: jobs, stopAfterFailure: failFast) { result in
