@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "KVMTests", dependencies: ["TestSupport", "KVM", "CKVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["TestSupport", "Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["TestSupport", "Devices"]),
-        .testTarget(name: "InterruptsTests", dependencies: ["TestSupport", "Interrupts", "KVM"]),
+        .testTarget(name: "InterruptsTests", dependencies: ["TestSupport", "Interrupts", "KVM", "KVMMSIX", "MSIX"]),
         .testTarget(name: "MSIXTests", dependencies: ["TestSupport", "MSIX"]),
         .testTarget(name: "MSIXReplayTests", dependencies: ["MSIXReplay", "MSIX"]),
         .testTarget(name: "PCITests", dependencies: ["TestSupport", "PCI", "Devices"]),

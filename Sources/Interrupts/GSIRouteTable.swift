@@ -50,7 +50,8 @@ public final class GSIRouteTable: Sendable {
         var thread: OSThread?
     }
 
-    let vm: KVMVirtualMachine
+    /// The VM the table is committed to (or a stand-in for it: `MSIInjector`).
+    public let injector: any MSIInjector
     /// How many MSI routes fit beside the pin routes.
     public let capacity: Int
     /// The first GSI handed out (GSIs below belong to the irqchip pins).
@@ -64,18 +65,19 @@ public final class GSIRouteTable: Sendable {
     /// Makes an empty table for `vm`; nothing is sent to KVM until the first change is committed.
     ///
     /// - Parameters:
-    ///   - vm: the VM whose routing table this is (its KVM_CAP_IRQ_ROUTING bounds the capacity).
+    ///   - vm: the VM whose routing table this is (its KVM_CAP_IRQ_ROUTING bounds the capacity);
+    ///     a `KVMVirtualMachine`, or another `MSIInjector` in tests.
     ///   - capacity: MSI routes to allow; at most what KVM_CAP_IRQ_ROUTING reports minus the pin
     ///     routes, or minus the GSIs below ``GSIRouteTable/firstMSIGSI`` if those are more. nil
     ///     takes that maximum.
     ///   - pinRoutes: the irqchip routes every commit keeps (default: KVM's own after
     ///     KVM_CREATE_IRQCHIP; the PC machine passes `GSIRoute.pcPinRoutes` and commits once).
     ///   - policy: when `requestCommit()` commits (default: at once).
-    public init(vm: KVMVirtualMachine, capacity: Int? = nil, pinRoutes: [GSIRoute] = GSIRoute.defaultPinRoutes,
+    public init(vm: any MSIInjector, capacity: Int? = nil, pinRoutes: [GSIRoute] = GSIRoute.defaultPinRoutes,
                 policy: RouteCommitPolicy = .immediate) {
-        self.vm = vm
+        injector = vm
         self.policy = policy
-        let total = max(0, vm.system.check(.irqRouting))
+        let total = max(0, vm.routeCapacity)
         let available = max(0, min(total - pinRoutes.count, total - Int(Self.firstMSIGSI)))
         self.capacity = min(capacity ?? available, available)
         state = Locked(State(table: GSIRoutingTable(pinRoutes: pinRoutes, capacity: self.capacity),
@@ -148,7 +150,7 @@ public final class GSIRouteTable: Sendable {
         let committed: UInt64? = try state.withLock { s in
             guard s.dirty else { return nil }
             let serial = s.changeSerial
-            try s.table.commit(to: vm)
+            try injector.commitRoutes(s.table)
             s.dirty = false
             s.pending = 0
             s.commits += 1

@@ -49,8 +49,8 @@ public final class MSIVectorRouter: Sendable {
         var attachError: (any Error)?
     }
 
-    /// The VM whose irqfds this router attaches and to which it sends `KVM_SIGNAL_MSI`.
-    public let vm: KVMVirtualMachine
+    /// Where irqfds are attached and `KVM_SIGNAL_MSI` goes: the route table's VM.
+    public var vm: any MSIInjector { routes.injector }
     /// The VM-wide route table the vectors take their GSIs from, shared with other devices.
     public let routes: GSIRouteTable
     /// How many vectors the device has; vector numbers run from 0 to `vectorCount - 1`.
@@ -58,9 +58,9 @@ public final class MSIVectorRouter: Sendable {
     private let state: Locked<State>
     private let listener = Locked(0)
 
-    /// A router for `vectorCount` vectors; eventfds and GSIs come when vectors are first used.
-    public init(vm: KVMVirtualMachine, routes: GSIRouteTable, vectorCount: Int) throws {
-        self.vm = vm
+    /// A router for `vectorCount` vectors of a device on the VM of `routes`; eventfds and GSIs
+    /// come when vectors are first used.
+    public init(routes: GSIRouteTable, vectorCount: Int) throws {
         self.routes = routes
         self.vectorCount = vectorCount
         state = Locked(State(vectors: Array(repeating: Vector(), count: vectorCount)))
@@ -169,7 +169,7 @@ public final class MSIVectorRouter: Sendable {
                 let v = s.vectors[entry.vector]
                 guard v.inUse, !v.attached, let gsi = v.gsi else { continue }
                 do {
-                    try vm.attachIRQFD(try Self.eventfd(of: entry.vector, in: &s), gsi: gsi)
+                    try vm.attachIRQFD(try Self.eventfd(of: entry.vector, in: &s), gsi: gsi, resample: nil)
                     s.vectors[entry.vector].attached = true
                 } catch {
                     if s.attachError == nil { s.attachError = error }

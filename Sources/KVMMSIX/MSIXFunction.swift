@@ -144,7 +144,7 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         self.capabilityOffset = capabilityOffset
         self.vm = vm
         self.log = log
-        router = try MSIVectorRouter(vm: vm, routes: routes, vectorCount: layout.vectorCount)
+        router = try MSIVectorRouter(routes: routes, vectorCount: layout.vectorCount)
         sink = KVMMSIXSink(router: router, name: name, log: log)
         let msix = try MSIXDevice(layout: layout, capabilityOffset: capabilityOffset, initialUseCount: initialUseCount, sink: sink)
         try msix.setNotifiers(sink, poll: true)

@@ -32,7 +32,7 @@ import Glibc
     @Test func unmasksOneAccessAtATimeShareOneCommitAfterTheIdleTime() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, policy: RouteCommitPolicy(idle: 0.05, maxPending: 10_000))
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 64)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 64)
         try useOneAccessAtATime(router, 0..<64)
         #expect(table.commitCount == 0, "64 accesses, no commit yet")
         #expect(router.attachedCount == 0, "no irqfd before KVM has the routes")
@@ -44,7 +44,7 @@ import Glibc
     @Test func enoughPendingChangesCommitAtOnce() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, policy: RouteCommitPolicy(idle: 1, maxPending: 4))
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 8)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 8)
         try useOneAccessAtATime(router, 0..<3)
         #expect(table.commitCount == 0)
         try useOneAccessAtATime(router, 3..<4)
@@ -72,7 +72,7 @@ import Glibc
     @Test func heldEventsOfAWaitingVectorGoOutOnceByMSI() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, policy: RouteCommitPolicy(idle: 1, maxPending: 10_000))
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 2)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 2)
         try router.eventfd(for: 1).signal(3)  // raised three times while masked: held
         vm.faults.startRecording()
         try router.use(1, address: 0xFEE0_0000, data: 0x41)
@@ -88,7 +88,7 @@ import Glibc
     @Test func aVectorReleasedBeforeItsCommitIsNeverAttached() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, policy: RouteCommitPolicy(idle: 1, maxPending: 10_000))
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 2)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 2)
         try router.use(0, address: 0xFEE0_0000, data: 0x40)
         try router.use(1, address: 0xFEE0_0000, data: 0x41)
         try router.commit()
@@ -110,7 +110,7 @@ import Glibc
     func concurrentUseAndReleaseEndWithExactlyTheUsedVectorsAttached(seed: UInt64) throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, policy: RouteCommitPolicy(idle: 0.0005, maxPending: 16))
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 64)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 64)
         let failures = Mutex<[String]>([])
         let threads = TestThreads(4) { index in
             var random = SplitMix64(seed: seed &+ UInt64(index))

@@ -16,7 +16,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func useOfManyVectorsCommitsOnceAndAttachesEachIrqfdAfter() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 2048)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 2048)
         for v in 0..<2048 { try router.use(v, address: 0xFEE0_0000, data: UInt32(0x30 + v % 200)) }
         #expect(table.commitCount == 0, "use only records routes")
         #expect(router.attachedCount == 0, "irqfds wait for the commit")
@@ -49,7 +49,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func aRefusedIrqfdAfterACommittedRouteLeavesThatVectorUnattachedOnly() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 4)
         for v in 0..<4 { try router.use(v, address: 0xFEE0_0000, data: 0x40 + UInt32(v)) }
         vm.faults.failNext(.irqfd, errno: 9)  // EBADF, for the first attach (vector 0)
         #expect(throws: KVMError.ioctl(name: "KVM_IRQFD", argument: "attaching fd \(try router.eventfd(for: 0).fd.rawValue) to GSI 24", errno: 9)) {
@@ -70,7 +70,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func aRefusedRoutingCommitAttachesNothingAndIsRetried() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 4)
         try router.use(1, address: 0xFEE0_0000, data: 0x41)
         vm.faults.failNext(.setGSIRouting, errno: 12)  // ENOMEM
         #expect(throws: KVMError.self) { try router.commit() }
@@ -83,7 +83,7 @@ func makeVM() throws -> KVMVirtualMachine {
 
     @Test func aRefusedSignalMSIIsReportedWithTheMessage() throws {
         let vm = try makeVM()
-        let router = try MSIVectorRouter(vm: vm, routes: GSIRouteTable(vm: vm), vectorCount: 1)
+        let router = try MSIVectorRouter(routes: GSIRouteTable(vm: vm), vectorCount: 1)
         vm.faults.failNext(.signalMSI, errno: 22)
         #expect(throws: KVMError.ioctl(name: "KVM_SIGNAL_MSI", argument: "for address 0xfee00000 data 0x41", errno: 22)) {
             try router.send(address: 0xFEE0_0000, data: 0x41)
@@ -94,7 +94,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func releasedVectorsLeaveTheTableAndDetachAtOnce() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 8)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 8)
         for v in 0..<8 { try router.use(v, address: 0xFEE0_0000, data: 0x40 + UInt32(v)) }
         try router.commit()
         router.release(3)
@@ -114,7 +114,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func gsisAreAllocatedOnFirstUseNotUpFront() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 2048)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 2048)
         try router.use(5, address: 0xFEE0_0000, data: 0x40)
         try router.commit()
         #expect(table.msiRoutes.keys.sorted() == [GSIRouteTable.firstMSIGSI])
@@ -123,7 +123,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func whenRoutesRunOutUseThrowsAndOtherVectorsStayRouted() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm, capacity: 2)
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 4)
         try router.use(0, address: 0xFEE0_0000, data: 0x40)
         try router.use(1, address: 0xFEE0_0000, data: 0x41)
         #expect(throws: InterruptError.routesExhausted(capacity: 2)) { try router.use(2, address: 0xFEE0_0000, data: 0x42) }
@@ -147,7 +147,7 @@ func makeVM() throws -> KVMVirtualMachine {
     @Test func signalsHeldWhileMaskedAreTakenByAPoll() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
-        let router = try MSIVectorRouter(vm: vm, routes: table, vectorCount: 4)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 4)
         let fd = try router.eventfd(for: 1)
         try fd.signal()
         try fd.signal()
@@ -162,7 +162,7 @@ func makeVM() throws -> KVMVirtualMachine {
 
     @Test func signalMSISendsAndVectorsAreChecked() throws {
         let vm = try makeVM()
-        let router = try MSIVectorRouter(vm: vm, routes: GSIRouteTable(vm: vm), vectorCount: 1)
+        let router = try MSIVectorRouter(routes: GSIRouteTable(vm: vm), vectorCount: 1)
         try router.send(address: 0xFEE0_0000, data: 0x40)
         #expect(throws: InterruptError.vectorOutOfRange(vector: 1, count: 1)) { _ = try router.eventfd(for: 1) }
         #expect("\(InterruptError.vectorOutOfRange(vector: 1, count: 1))" == "vector 1 is out of range 0…0")
