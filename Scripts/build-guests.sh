@@ -72,9 +72,10 @@ done
 [ "$bad" -eq 0 ] || exit 1
 
 # The suite manifest `vmm test` reads: one line per guest,
-# "NAME vcpus=N expect=pass|fail|timeout checks=TEXT" (checks= last: the rest of the line), from
-# the `vcpus: N`, `expect: …` and `checks: …` lines of each guest's README (defaults: 1 vCPU,
-# pass, no text); a README line `suite: no` keeps a guest (a benchmark, say) out of the suite.
+# "NAME vcpus=N [apic-ids=A,B,…] expect=pass|fail|timeout checks=TEXT" (checks= last: the rest of
+# the line), from the `vcpus: N`, `apic-ids: …`, `expect: …` and `checks: …` lines of each guest's
+# README (defaults: 1 vCPU, APIC IDs 0, 1, …, pass, no text); a README line `suite: no` keeps a
+# guest (a benchmark, say) out of the suite.
 manifest="$out/suite.txt.new"
 : >"$manifest"
 for source in "$root"/Guests/*/main.c; do
@@ -86,7 +87,8 @@ for source in "$root"/Guests/*/main.c; do
   vcpus="$(sed -nE 's/^vcpus:[[:space:]]*([0-9]+)[[:space:]]*$/\1/p' "$readme" | head -1)"
   expect="$(sed -nE 's/^expect:[[:space:]]*(pass|fail|timeout)[[:space:]]*$/\1/p' "$readme" | head -1)"
   checks="$(sed -nE 's/^checks:[[:space:]]*(.*[^[:space:]])[[:space:]]*$/\1/p' "$readme" | head -1)"
-  echo "$name vcpus=${vcpus:-1} expect=${expect:-pass}${checks:+ checks=$checks}" >>"$manifest"
+  apic_ids="$(sed -nE 's/^apic-ids:[[:space:]]*([0-9,]+)[[:space:]]*$/\1/p' "$readme" | head -1)"
+  echo "$name vcpus=${vcpus:-1}${apic_ids:+ apic-ids=$apic_ids} expect=${expect:-pass}${checks:+ checks=$checks}" >>"$manifest"
 done
 mv "$manifest" "$out/suite.txt"
 echo "build-guests: $count guests and 3 boot-protocol images in $out"

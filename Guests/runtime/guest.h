@@ -61,6 +61,11 @@ static inline void wrmsr(uint32_t msr, uint64_t value)
     __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)) : "memory");
 }
 
+static inline void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(subleaf));
+}
+
 /* This vCPU's index (the RSI it started with), from its per-CPU block at GS. */
 static inline unsigned this_cpu(void)
 {
@@ -194,12 +199,41 @@ void idt_set_handler(uint8_t vector, interrupt_handler_t handler);
 #define LAPIC_TIMER_DIVIDE 0x3E0
 #define LAPIC_SPURIOUS_VECTOR 0xFF
 
-static inline uint32_t lapic_read(uint32_t reg) { return mmio_read32(LAPIC_BASE + reg); }
-static inline void lapic_write(uint32_t reg, uint32_t value) { mmio_write32(LAPIC_BASE + reg, value); }
+/* x2APIC: the same registers as MSRs 0x800 + offset / 16 (ICR is one 64-bit MSR, 0x830). */
+#define MSR_APIC_BASE 0x1Bu
+#define APIC_BASE_X2APIC (1u << 10)
+#define APIC_BASE_ENABLE (1u << 11)
+#define X2APIC_MSR(reg) (0x800u + ((reg) >> 4))
+/* Whether this vCPU's LAPIC is in x2APIC mode (x2apic_enable() ran on it). */
+static inline int lapic_x2apic(void)
+{
+    unsigned on;
+    __asm__ volatile("movl %%gs:4, %0" : "=r"(on));
+    return on != 0;
+}
+static inline uint32_t lapic_read(uint32_t reg)
+{
+    return lapic_x2apic() ? (uint32_t)rdmsr(X2APIC_MSR(reg)) : mmio_read32(LAPIC_BASE + reg);
+}
+static inline void lapic_write(uint32_t reg, uint32_t value)
+{
+    if (lapic_x2apic())
+        wrmsr(X2APIC_MSR(reg), value);
+    else
+        mmio_write32(LAPIC_BASE + reg, value);
+}
 /* Software-enables the LAPIC (SVR bit 8) with spurious vector 0xFF and TPR 0. */
 void lapic_enable(void);
 static inline void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
-static inline unsigned lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
+/* This vCPU's APIC ID: 8 bits from the xAPIC ID register, all 32 in x2APIC mode. */
+static inline unsigned lapic_id(void) { return lapic_x2apic() ? lapic_read(LAPIC_ID) : lapic_read(LAPIC_ID) >> 24; }
+/* CPUID leaf 1 ECX bit 21. */
+int x2apic_supported(void);
+/* Switches this vCPU's LAPIC to x2APIC mode (IA32_APIC_BASE EN and EXTD); from then on the
+ * lapic_* helpers use the MSRs. Call on each vCPU that uses x2APIC, before its lapic_enable(). */
+void x2apic_enable(void);
+/* Sends `icr_low` (vector, delivery mode, level, …) to `apic_id`, in either mode. */
+void lapic_send_ipi(unsigned apic_id, uint32_t icr_low);
 
 /* ---- PCI configuration access ------------------------------------------------------------ */
 /* In pci.h / pci.c; MSI-X and the test device in msix.h / msix.c; bounded waits in timer.h. */

@@ -93,6 +93,9 @@
 
 #define MSI_ADDRESS_BASE 0xFEE00000u
 #define MSI_ADDRESS(apic_id) (MSI_ADDRESS_BASE | ((uint32_t)(apic_id) & 0xFF) << 12)
+/* With KVM_FEATURE_MSI_EXT_DEST_ID (CPUID 0x40000001 EAX bit 15): APIC ID bits 14:8 in address
+ * bits 11:5, so a message reaches APIC IDs up to 32767 (Linux's "extended destination ID"). */
+#define MSI_ADDRESS_EXT(apic_id) (MSI_ADDRESS(apic_id) | (((uint32_t)(apic_id) >> 8) & 0x7F) << 5)
 
 /* The layout rule of the test device's MSI-X BAR. */
 static inline uint32_t msixdev_pba_offset(uint32_t vectors) { return vectors * 16 > 2048 ? vectors * 16 : 2048; }

@@ -3,7 +3,8 @@
 
 /* ---- Per-CPU block, reached through GS (this_cpu() reads its first field) ---------------- */
 struct cpu_local {
-    uint32_t index;
+    uint32_t index;  /* gs:0, this_cpu() */
+    uint32_t x2apic; /* gs:4, lapic_x2apic(): set by x2apic_enable() */
 };
 
 static struct cpu_local cpu_locals[GUEST_MAX_CPUS];
@@ -147,6 +148,29 @@ void guest_failf(const char *fmt, ...)
 }
 
 /* ---- LAPIC -------------------------------------------------------------------------------- */
+void x2apic_enable(void)
+{
+    wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | APIC_BASE_ENABLE | APIC_BASE_X2APIC);
+    __asm__ volatile("movl $1, %%gs:4" ::: "memory");
+}
+
+int x2apic_supported(void)
+{
+    uint32_t a, b, c, d;
+    cpuid(1, 0, &a, &b, &c, &d);
+    return (c >> 21) & 1;
+}
+
+void lapic_send_ipi(unsigned apic_id, uint32_t icr_low)
+{
+    if (lapic_x2apic()) {
+        wrmsr(X2APIC_MSR(LAPIC_ICR_LOW), (uint64_t)apic_id << 32 | icr_low);
+    } else {
+        lapic_write(LAPIC_ICR_HIGH, apic_id << 24);
+        lapic_write(LAPIC_ICR_LOW, icr_low);
+    }
+}
+
 void lapic_enable(void)
 {
     lapic_write(LAPIC_TPR, 0);

@@ -33,6 +33,8 @@ extension FuzzTarget {
         if changes & 32 != 0 { layout.ioWindowBase = input.layoutField(); layout.ioWindowSize = input.layoutField() }
         if changes & 64 != 0 { layout.consolePort = input.u16(); layout.exitPort = input.u16(); layout.probePort = input.u16() }
         if changes & 128 != 0 { layout.probeMMIOBase = input.layoutField(); layout.probeMMIOSize = input.layoutField() }
+        // APIC IDs, one per vCPU or not, repeated or not: the builder takes only one per vCPU, all different.
+        if changes & 256 != 0 { layout.apicIDs = (0..<Int(input.u8() % 20)).map { _ in input.u8() & 1 == 0 ? UInt32(input.u8()) : input.u32() } }
         let reserved = (0..<Int(input.u8() % 5)).map { _ in (address: input.layoutField(), size: input.layoutField()) }
         layout.commandLine = String(decoding: input.rest().prefix(4096), as: UTF8.self)
 
@@ -63,7 +65,10 @@ extension FuzzTarget {
         }
         let cpus = try tree.children(of: "/cpus")
         guard cpus.count == layout.vcpuCount else { return "\(cpus.count) CPU nodes for \(layout.vcpuCount) vCPUs" }
-        for (index, cpu) in cpus.enumerated() where try tree.property("reg", of: cpu).u32() != UInt32(index) {
+        if let ids = layout.apicIDs, ids.count != layout.vcpuCount || Set(ids).count != ids.count {
+            return "a tree was built for APIC IDs \(ids) and \(layout.vcpuCount) vCPUs"
+        }
+        for (index, cpu) in cpus.enumerated() where try tree.property("reg", of: cpu).u32() != layout.apicID(ofVCPU: index) {
             return "cpu \(index) reg"
         }
         guard try tree.property("bootargs", of: "/chosen").strings() == [layout.commandLine] else { return "bootargs differ" }

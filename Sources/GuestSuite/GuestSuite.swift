@@ -19,6 +19,8 @@ public struct SuiteEntry: Sendable, Equatable {
     public var path: String
     /// vCPUs of the guest's machine (the manifest's `vcpus=`, default 1).
     public var vcpus: Int
+    /// The vCPUs' APIC IDs (the manifest's `apic-ids=A,B,…`; nil: 0, 1, …).
+    public var apicIDs: [UInt32]?
     /// The outcome the guest must have (the manifest's `expect=`, default `.pass`).
     public var expectation: Expectation
     /// One sentence on what the guest checks (the manifest's `checks=`, empty when none).
@@ -33,7 +35,8 @@ public struct SuiteEntry: Sendable, Equatable {
         self.checks = checks
     }
 
-    /// Loads `directory/suite.txt`: "NAME vcpus=N expect=pass|fail|timeout checks=TEXT" per line,
+    /// Loads `directory/suite.txt`: "NAME vcpus=N apic-ids=A,B,… expect=pass|fail|timeout
+    /// checks=TEXT" per line,
     /// every word but the name optional; `checks=` comes last and takes the rest of the line.
     ///
     /// Throws `VMMError.guestFile` naming the manifest when it cannot be read, or with the line
@@ -57,12 +60,22 @@ public struct SuiteEntry: Sendable, Equatable {
                 let pair = word.split(separator: "=", maxSplits: 1).map(String.init)
                 switch (pair.first, pair.count == 2 ? pair[1] : nil) {
                 case let ("vcpus", value?) where Int(value) != nil: entry.vcpus = Int(value) ?? 1
+                case let ("apic-ids", value?) where Self.apicIDs(value) != nil: entry.apicIDs = Self.apicIDs(value)
                 case let ("expect", value?) where Expectation(rawValue: value) != nil: entry.expectation = Expectation(rawValue: value) ?? .pass
                 default: throw .guestFile(path: path, reason: "line \(number + 1): cannot read '\(word)'")
                 }
             }
+            if let ids = entry.apicIDs, ids.count != entry.vcpus {
+                throw .guestFile(path: path, reason: "line \(number + 1): \(ids.count) APIC IDs for \(entry.vcpus) vCPUs")
+            }
             entries.append(entry)
         }
         return entries
+    }
+
+    /// "A,B,…" as APIC IDs (decimal), nil when a part is not one.
+    private static func apicIDs(_ text: String) -> [UInt32]? {
+        let ids = text.split(separator: ",", omittingEmptySubsequences: false).map { UInt32($0) }
+        return ids.contains(nil) ? nil : ids.compactMap { $0 }
     }
 }

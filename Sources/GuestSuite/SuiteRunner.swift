@@ -100,6 +100,7 @@ public enum SuiteRunner {
     public static func runOne(_ entry: SuiteEntry, base: MachineConfiguration, timeout: Double) -> SuiteResult {
         var configuration = base
         configuration.layout.vcpuCount = entry.vcpus
+        configuration.layout.apicIDs = entry.apicIDs
         configuration.echoConsole = false
         let clock = ContinuousClock()
         let start = clock.now

@@ -13,6 +13,10 @@ import KVM
 public protocol MSIInjector: AnyObject, Sendable {
     /// How many GSI routes the VM's table can hold in all (`KVM_CAP_IRQ_ROUTING`).
     var routeCapacity: Int { get }
+    /// Whether messages carry 32-bit destinations (KVM's x2APIC API, `KVM_X2APIC_API_USE_32BIT_IDS`):
+    /// then the routers hand over each guest address with its extended destination ID moved
+    /// into the upper word (`ExtendedDestinationID`).
+    var uses32BitAPICIDs: Bool { get }
     /// Replaces the VM's routing table with `table` (`KVM_SET_GSI_ROUTING`).
     func commitRoutes(_ table: borrowing GSIRoutingTable) throws
     /// A write to `eventfd` injects `gsi`'s route (`KVM_IRQFD`).
@@ -26,6 +30,7 @@ public protocol MSIInjector: AnyObject, Sendable {
 
 extension KVMVirtualMachine: MSIInjector {
     public var routeCapacity: Int { system.check(.irqRouting) }
+    public var uses32BitAPICIDs: Bool { x2apicAPI.contains(.use32BitIDs) }
 
     public func commitRoutes(_ table: borrowing GSIRoutingTable) throws {
         try table.commit(to: self)

@@ -55,6 +55,9 @@ public final class MSIVectorRouter: Sendable {
     public let routes: GSIRouteTable
     /// How many vectors the device has; vector numbers run from 0 to `vectorCount - 1`.
     public let vectorCount: Int
+    /// Whether the VM takes 32-bit destinations (read once: KVM's x2APIC API is enabled before
+    /// any vCPU, so before any device exists).
+    private let extendedDestinations: Bool
     private let state: Locked<State>
     private let listener = Locked(0)
 
@@ -63,6 +66,7 @@ public final class MSIVectorRouter: Sendable {
     public init(routes: GSIRouteTable, vectorCount: Int) throws {
         self.routes = routes
         self.vectorCount = vectorCount
+        extendedDestinations = routes.injector.uses32BitAPICIDs
         state = Locked(State(vectors: Array(repeating: Vector(), count: vectorCount)))
         let id = routes.addListener { [weak self] committed in self?.attachCommitted(upTo: committed) }
         listener.withLock { $0 = id }
@@ -108,7 +112,7 @@ public final class MSIVectorRouter: Sendable {
             s.vectors[vector].gsi = gsi
             return gsi
         }
-        let serial = try routes.setRoute(gsi, address: address, data: data)
+        let serial = try routes.setRoute(gsi, address: kvmAddress(address), data: data)
         state.withLock { s in
             s.vectors[vector].inUse = true
             s.vectors[vector].address = address
@@ -199,7 +203,14 @@ public final class MSIVectorRouter: Sendable {
 
     /// Sends one message with `KVM_SIGNAL_MSI` (the VMM's own raise of an unmasked vector).
     public func send(address: UInt64, data: UInt32) throws {
-        try vm.signalMSI(address: address, data: data)
+        try vm.signalMSI(address: kvmAddress(address), data: data)
+    }
+
+    /// A guest's message address as KVM takes it (extended destination IDs moved when the VM has
+    /// 32-bit APIC IDs; see `ExtendedDestinationID`).
+    @inline(__always)
+    private func kvmAddress(_ address: UInt64) -> UInt64 {
+        extendedDestinations ? ExtendedDestinationID.kvmAddress(address) : address
     }
 
     /// Reads and clears the backend count of a vector whose irqfd is not attached (a masked vector

@@ -69,4 +69,8 @@ public struct KVMCapability: RawRepresentable, Sendable, CustomStringConvertible
     public static let readOnlyMemory = KVMCapability(KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM")
     /// Its value is the set of `KVMVirtualMachine.GuestOwnedExits` this KVM can disable.
     public static let disableExits = KVMCapability(KVM_CAP_X86_DISABLE_EXITS, "KVM_CAP_X86_DISABLE_EXITS")
+    /// Its value is one more than the largest vCPU ID (= initial APIC ID) KVM_CREATE_VCPU accepts.
+    public static let maxVCPUID = KVMCapability(KVM_CAP_MAX_VCPU_ID, "KVM_CAP_MAX_VCPU_ID")
+    /// Its value is the set of x2APIC API features (`KVMVirtualMachine.X2APICAPI`) KVM offers.
+    public static let x2apicAPI = KVMCapability(KVM_CAP_X2APIC_API, "KVM_CAP_X2APIC_API")
 }

@@ -1,4 +1,5 @@
 import CKVM
+import Synchronization
 import TextFormat
 
 /// The VM scope: memory slots, the in-kernel irqchip and vCPU creation.
@@ -10,6 +11,7 @@ public final class KVMVirtualMachine: Sendable {
     public let fd: OwnedFileDescriptor
     /// Forces failures of this VM's interrupt ioctls, for tests of error paths.
     public let faults = KVMFaultInjection()
+    private let x2apicFeatures = Atomic<UInt64>(0)
 
     init(system: KVMSystem, fd: OwnedFileDescriptor) {
         self.system = system
@@ -136,6 +138,36 @@ public final class KVMVirtualMachine: Sendable {
         cap.cap = UInt32(KVM_CAP_X86_DISABLE_EXITS)
         cap.args.0 = UInt64(exits.rawValue)
         _ = try checkedIoctl(fd.rawValue, CKVM_ENABLE_CAP, "KVM_ENABLE_CAP", "KVM_CAP_X86_DISABLE_EXITS \(hex(UInt64(exits.rawValue)))", &cap)
+    }
+
+    /// Features of KVM's x2APIC API (KVM_CAP_X2APIC_API).
+    public struct X2APICAPI: OptionSet, Sendable {
+        public let rawValue: UInt64
+        public init(rawValue: UInt64) { self.rawValue = rawValue }
+        /// 32-bit APIC IDs: in KVM_GET/SET_LAPIC, and in MSI messages (routes and
+        /// KVM_SIGNAL_MSI), whose address_hi bits 31:8 carry destination ID bits 31:8.
+        public static let use32BitIDs = X2APICAPI(rawValue: UInt64(KVM_X2APIC_API_USE_32BIT_IDS))
+        /// Destination 0xFF is not a broadcast in x2APIC mode (KVM's xAPIC-compatibility quirk off).
+        public static let disableBroadcastQuirk = X2APICAPI(rawValue: UInt64(KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK))
+    }
+
+    /// Turns on KVM's x2APIC API features `features` (KVM_ENABLE_CAP of KVM_CAP_X2APIC_API); call
+    /// before creating vCPUs. Needed for APIC IDs above 255: without it KVM takes 8-bit IDs only.
+    public func enableX2APICAPI(_ features: X2APICAPI) throws {
+        var cap = kvm_enable_cap()
+        cap.cap = UInt32(KVM_CAP_X2APIC_API)
+        cap.args.0 = features.rawValue
+        _ = try checkedIoctl(fd.rawValue, CKVM_ENABLE_CAP, "KVM_ENABLE_CAP", "KVM_CAP_X2APIC_API \(hex(features.rawValue))", &cap)
+        x2apicFeatures.store(features.rawValue, ordering: .releasing)
+    }
+
+    /// The x2APIC API features enabled on this VM (empty until `enableX2APICAPI`).
+    public var x2apicAPI: X2APICAPI { X2APICAPI(rawValue: x2apicFeatures.load(ordering: .acquiring)) }
+
+    /// Makes the vCPU with KVM ID `id` the bootstrap processor (KVM_SET_BOOT_CPU_ID; the default
+    /// is 0). Before any vCPU exists.
+    public func setBootCPUID(_ id: UInt32) throws {
+        _ = try checkedIoctl(fd.rawValue, CKVM_SET_BOOT_CPU_ID, "KVM_SET_BOOT_CPU_ID", "\(id)", value: UInt(id))
     }
 
     /// Creates vCPU `id` (KVM_CREATE_VCPU) and maps its `kvm_run` area.

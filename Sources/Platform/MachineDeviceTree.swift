@@ -8,7 +8,7 @@ import DeviceTree
 /// ├── memory@0                   RAM 0 … ramSize
 /// ├── memory@100000000           high RAM, only when highRAMSize > 0
 /// ├── cpus                       #address-cells 1, #size-cells 0
-/// │   └── cpu@N                  reg = APIC ID = N
+/// │   └── cpu@ID                 reg = the vCPU's APIC ID (vCPU i: i, or layout.apicIDs[i])
 /// ├── chosen                     bootargs, stdout-path → the console
 /// ├── isa                        x86 port space, see "Port-space convention" below
 /// │   ├── probe@<probePort>      swift-vmm,probe (port block)
@@ -96,8 +96,9 @@ public enum MachineDeviceTree {
             lapic = "/interrupt-controller@" + unitAddress(layout.lapicBase)
         }
 
-        /// The node of vCPU `index` (its APIC ID).
-        public func cpu(_ index: Int) -> String { "/cpus/cpu@" + unitAddress(UInt64(index)) }
+        /// The node of the vCPU whose APIC ID is `apicID` (vCPU i's is i unless the layout gives
+        /// `apicIDs`).
+        public func cpu(_ apicID: Int) -> String { "/cpus/cpu@" + unitAddress(UInt64(apicID)) }
     }
 }
 
@@ -186,15 +187,16 @@ public func makeDeviceTree(
     return blob
 }
 
-/// `/cpus` with one `cpu@N` per vCPU; `reg` is the local APIC ID, which is N on this machine.
+/// `/cpus` with one `cpu@ID` per vCPU, in vCPU order; `reg` is the vCPU's local APIC ID (its
+/// index unless the layout gives `apicIDs`).
 private func writeCPUs(into root: inout DeviceTreeWriter, layout: MachineLayout) throws(DeviceTreeError) {
     try root.node("cpus") { cpus throws(DeviceTreeError) in
         try cpus.property("#address-cells", u32: 1)
         try cpus.property("#size-cells", u32: 0)
-        for index in 0..<layout.vcpuCount {
-            try cpus.node("cpu@" + unitAddress(UInt64(index))) { cpu throws(DeviceTreeError) in
+        for id in layout.vcpuAPICIDs {
+            try cpus.node("cpu@" + unitAddress(UInt64(id))) { cpu throws(DeviceTreeError) in
                 try cpu.property("device_type", string: "cpu")
-                try cpu.reg(address: UInt64(index), size: 0)
+                try cpu.reg(address: UInt64(id), size: 0)
             }
         }
     }
@@ -277,6 +279,14 @@ private func writeInterruptController(
 private func validate(_ layout: MachineLayout) throws(MachineDeviceTreeError) {
     guard layout.vcpuCount >= 1, UInt32(exactly: layout.vcpuCount - 1) != nil else {
         throw .invalidLayout(field: "vcpuCount", value: UInt64(truncatingIfNeeded: layout.vcpuCount), reason: "needs 1 … 2^32 vCPUs")
+    }
+    if let ids = layout.apicIDs {
+        guard ids.count == layout.vcpuCount else {
+            throw .invalidLayout(field: "apicIDs", value: UInt64(ids.count), reason: "needs one APIC ID per vCPU (\(layout.vcpuCount))")
+        }
+        guard Set(ids).count == ids.count else {
+            throw .invalidLayout(field: "apicIDs", value: UInt64(ids.count), reason: "lists an APIC ID twice")
+        }
     }
     guard layout.ramSize > 0 else {
         throw .invalidLayout(field: "ramSize", value: layout.ramSize, reason: "a machine needs RAM")

@@ -35,8 +35,24 @@ public struct MachineLayout: Sendable, Equatable {
         let (sum, overflow) = ramSize.addingReportingOverflow(highRAMSize)
         return overflow ? .max : sum
     }
-    /// Number of vCPUs; vCPU i has APIC ID i.
+    /// Number of vCPUs; vCPU i has APIC ID i unless `apicIDs` says otherwise.
     public var vcpuCount: Int = 1
+    /// The APIC ID of each vCPU, in vCPU order (nil: vCPU i has APIC ID i). One per vCPU, all
+    /// different; IDs of 255 and above need x2APIC (the guest enables it; the machine turns on
+    /// KVM's 32-bit APIC IDs). The first is the bootstrap processor.
+    public var apicIDs: [UInt32]? = nil
+
+    /// vCPU `index`'s APIC ID.
+    public func apicID(ofVCPU index: Int) -> UInt32 {
+        if let apicIDs, apicIDs.indices.contains(index) { return apicIDs[index] }
+        return UInt32(truncatingIfNeeded: index)
+    }
+
+    /// Every vCPU's APIC ID, in vCPU order.
+    public var vcpuAPICIDs: [UInt32] { (0..<max(0, vcpuCount)).map { apicID(ofVCPU: $0) } }
+
+    /// Whether some vCPU's APIC ID needs x2APIC (is 255 or above: 255 is xAPIC's broadcast).
+    public var needsX2APIC: Bool { vcpuAPICIDs.contains { $0 >= 0xFF } }
     /// Guest-physical base of the PCI 32-bit memory window from which BARs are assigned.
     public var mmioWindowBase: UInt64 = 0xC000_0000
     /// Bytes of the PCI 32-bit memory window (default 512 MiB); it must end at or below 4 GiB.

@@ -91,8 +91,8 @@ public struct QEMUCPUID: CPUIDPolicy {
         self.model = model
     }
 
-    public func adjust(_ entry: inout CPUIDEntry, vcpu: Int) {
-        StandardCPUID().adjust(&entry, vcpu: vcpu)
+    public func adjust(_ entry: inout CPUIDEntry, vcpu: Int, apicID: UInt32) {
+        StandardCPUID().adjust(&entry, vcpu: vcpu, apicID: apicID)
         let kvm = entry
         NamedCPUModel.all[model.model]?.apply(to: &entry)
         for (names, on) in [(model.enabled, true), (model.disabled, false)] {

@@ -38,7 +38,8 @@ public final class Machine: Sendable {
     public let extraMemory: [MemorySlot]
     /// RAM above 4 GiB (`layout.highRAMSize`), in the slot after the extra regions; nil without it.
     public let highRAM: MemorySlot?
-    /// The vCPUs, in index order: vCPU i has KVM ID and APIC ID i.
+    /// The vCPUs, in index order: vCPU i's KVM ID is its APIC ID, `layout.apicID(ofVCPU: i)` (i
+    /// unless the layout gives `apicIDs`); vCPU 0 is the bootstrap processor.
     public let vcpus: [KVMVCPU]
     /// The port I/O bus (ports 0…0xFFFF); register a device here to answer guest IN and OUT.
     public let portBus: Bus
@@ -142,11 +143,19 @@ public final class Machine: Sendable {
             try vm.disableExits(configuration.guestOwnedExits)
         }
 
+        let apicIDs = layout.vcpuAPICIDs
+        try Self.prepareAPICIDs(apicIDs, needsX2APIC: layout.needsX2APIC, kvm: kvm, vm: vm)
+        let extendedDestinationIDs = vm.x2apicAPI.contains(.use32BitIDs)
         let cpuid = try kvm.supportedCPUID()
-        vcpus = try (0..<layout.vcpuCount).map { index in
-            let vcpu = try vm.createVCPU(id: index)
+        vcpus = try apicIDs.enumerated().map { index, apicID in
+            let vcpu = try vm.createVCPU(id: Int(apicID))
             var table = cpuid
-            table.update { entry in configuration.cpuid.adjust(&entry, vcpu: index) }
+            table.update { entry in
+                configuration.cpuid.adjust(&entry, vcpu: index, apicID: apicID)
+                // KVM_FEATURE_MSI_EXT_DEST_ID: the guest may put destination bits 14:8 in MSI
+                // address bits 11:5 (the routers move them where KVM's 32-bit IDs take them).
+                if extendedDestinationIDs && entry.function == 0x4000_0001 { entry.eax |= 1 << 15 }
+            }
             try vcpu.setCPUID(table)
             return vcpu
         }
@@ -323,13 +332,13 @@ public final class Machine: Sendable {
                 case .waitForSIPI: break  // as after reset: the in-kernel LAPIC waits for INIT/SIPI
                 }
             }
-            for vcpu in vcpus {
-                let loop = VCPULoop(vcpu: vcpu, portBus: portBus, mmioBus: mmioBus, completion: completion,
+            for (index, vcpu) in vcpus.enumerated() {
+                let loop = VCPULoop(vcpu: vcpu, index: index, portBus: portBus, mmioBus: mmioBus, completion: completion,
                                     suspension: suspension, resume: { [weak self] vcpu in try self?.resumeFromSuspend(vcpu) },
                                     stopAll: { [weak self] in self?.kickAll() },
                                     report: { [weak self] io, mmio in self?.statisticsState.withLock { $0.ioExits += io; $0.mmioExits += mmio } },
                                     hook: configuration.exitHook, observer: configuration.exitObserver)
-                let thread = try OSThread(name: "vcpu\(vcpu.id)") { loop.run() }
+                let thread = try OSThread(name: "vcpu\(index)") { loop.run() }
                 threads.withLock { $0.append(thread) }
             }
         } catch {
@@ -371,11 +380,29 @@ public final class Machine: Sendable {
         }
     }
 
+    /// Checks the vCPUs' APIC IDs against what KVM can create, and makes KVM take them: 32-bit
+    /// IDs (KVM's x2APIC API) when one is 255 or above, and the first vCPU as the bootstrap
+    /// processor when its ID is not 0. Before any vCPU exists.
+    private static func prepareAPICIDs(_ ids: [UInt32], needsX2APIC: Bool, kvm: KVMSystem, vm: KVMVirtualMachine) throws {
+        let limit = kvm.check(.maxVCPUID)
+        if limit > 0, let id = ids.first(where: { Int($0) >= limit }) {
+            throw VMMError.layout("APIC ID \(id) is beyond what this KVM gives a vCPU (at most \(limit - 1), \(KVMCapability.maxVCPUID))")
+        }
+        if needsX2APIC {
+            let offered = KVMVirtualMachine.X2APICAPI(rawValue: UInt64(max(0, kvm.check(.x2apicAPI))))
+            guard offered.contains(.use32BitIDs) else {
+                throw VMMError.layout("APIC ID \(ids.first { $0 >= 0xFF } ?? 0xFF) needs 32-bit APIC IDs, which this KVM lacks (\(KVMCapability.x2apicAPI))")
+            }
+            try vm.enableX2APICAPI(offered.intersection([.use32BitIDs, .disableBroadcastQuirk]))
+        }
+        if let first = ids.first, first != 0 { try vm.setBootCPUID(first) }
+    }
+
     /// A vCPU's start after S3, as firmware gives it: the bootstrap vCPU in real mode at the FACS
     /// waking vector (none set: the machine powers off, as it cannot reboot), the others waiting
     /// for INIT/SIPI.
     private func resumeFromSuspend(_ vcpu: KVMVCPU) throws {
-        guard vcpu.id == 0 else {
+        guard vcpu === vcpus.first else {
             try vcpu.setMPState(.uninitialized)
             return
         }

@@ -99,6 +99,13 @@ public struct MachineConfiguration: Sendable {
         guard (1...BootLayout.maxVCPUs).contains(layout.vcpuCount) else {
             throw .vcpuCount(requested: layout.vcpuCount, maximum: BootLayout.maxVCPUs)
         }
+        if let ids = layout.apicIDs {
+            guard ids.count == layout.vcpuCount else {
+                throw .layout("\(ids.count) APIC IDs for \(layout.vcpuCount) vCPUs: give one per vCPU")
+            }
+            var seen = Set<UInt32>()
+            for id in ids where !seen.insert(id).inserted { throw .layout("APIC ID \(id) is given to two vCPUs") }
+        }
     }
 
     /// Each extra region: 4 KiB-aligned and sized, inside the 46-bit physical space, its ROM

@@ -102,6 +102,6 @@ enum PCMachine {
 
     /// The ACPI tables of a pc machine with `layout`.
     static func acpiTables(for layout: MachineLayout) -> ACPITables {
-        ACPITables(ACPITables.Machine(apicIDs: (0..<layout.vcpuCount).map { UInt32($0) }))
+        ACPITables(ACPITables.Machine(apicIDs: layout.vcpuAPICIDs))
     }
 }

@@ -7,6 +7,8 @@ import KVM
 /// values, the buses look up devices in place, and data moves through the `kvm_run` area.
 struct VCPULoop: Sendable {
     let vcpu: KVMVCPU
+    /// The vCPU's index in the machine (0 is the bootstrap processor); its KVM ID is its APIC ID.
+    let index: Int
     let portBus: Bus
     let mmioBus: Bus
     let completion: Completion
@@ -35,10 +37,10 @@ struct VCPULoop: Sendable {
         while !completion.isFinished {
             // Suspending: park before entering the guest again (no guest instruction runs).
             if let suspension, suspension.isRequested {
-                guard suspension.park(isBootstrap: vcpu.id == 0, finished: { completion.isFinished }) else { return }
+                guard suspension.park(isBootstrap: index == 0, finished: { completion.isFinished }) else { return }
                 vcpu.requestImmediateExit(false)
                 do { try resume(vcpu) } catch {
-                    finish(.hostError("resuming vCPU \(vcpu.id) from S3: \(error)"))
+                    finish(.hostError("resuming vCPU \(index) from S3: \(error)"))
                     return
                 }
                 continue
@@ -55,7 +57,7 @@ struct VCPULoop: Sendable {
                 ioExits &+= 1
                 // String I/O (count > 1) moves `count` items of `size` bytes, one access each.
                 for item in 0..<count {
-                    var event = ExitEvent(kind: isWrite ? .portWrite : .portRead, vcpu: vcpu.id, address: UInt64(port), size: size,
+                    var event = ExitEvent(kind: isWrite ? .portWrite : .portRead, vcpu: index, address: UInt64(port), size: size,
                                           value: isWrite ? vcpu.ioData(item: item) : 0, count: count)
                     dispatch(&event, on: portBus)
                     if !isWrite { vcpu.setIOData(event.value, item: item) }
@@ -63,7 +65,7 @@ struct VCPULoop: Sendable {
                 }
             case let .mmio(address, size, isWrite, value):
                 mmioExits &+= 1
-                var event = ExitEvent(kind: isWrite ? .mmioWrite : .mmioRead, vcpu: vcpu.id, address: address, size: size, value: value)
+                var event = ExitEvent(kind: isWrite ? .mmioWrite : .mmioRead, vcpu: index, address: address, size: size, value: value)
                 dispatch(&event, on: mmioBus)
                 if !isWrite { vcpu.setMMIOData(event.value) }
                 observer?(event)
@@ -71,7 +73,7 @@ struct VCPULoop: Sendable {
                 continue
             case .hlt, .shutdown, .internalError, .failEntry, .systemEvent, .unexpected:
                 let rip = try? vcpu.registers().rip
-                finish(.vcpuFailed(vcpu: vcpu.id, exit: exit.description, rip: rip))
+                finish(.vcpuFailed(vcpu: index, exit: exit.description, rip: rip))
                 return
             }
         }

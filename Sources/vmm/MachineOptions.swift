@@ -9,8 +9,14 @@ struct MachineOptions: ParsableArguments {
             transform: RunRequest.parseSize)
     var memory: UInt64 = RunRequest.defaults.memory
 
-    @Option(name: .long, parsing: .unconditional, help: "Number of vCPUs; all start at the guest's entry point at once.")
-    var vcpus: Int = RunRequest.defaults.vcpus
+    @Option(name: .long, parsing: .unconditional,
+            help: "Number of vCPUs (default 1, or one per --apic-ids ID); our own guests start all of them at the entry point at once.")
+    var vcpus: Int?
+
+    @Option(name: .customLong("apic-ids"), parsing: .unconditional,
+            help: ArgumentHelp("Each vCPU's APIC ID, in vCPU order, e.g. 0,300 (default 0, 1, …). IDs from 255 up need x2APIC: the guest enables it, and the machine turns on KVM's 32-bit APIC IDs and advertises extended MSI destination IDs.", valueName: "ID,ID,…"),
+            transform: RunRequest.parseAPICIDs)
+    var apicIDs: [UInt32]?
 
     @Option(name: .long, parsing: .unconditional, help: "Seconds before a run is stopped and reported as a timeout.")
     var timeout: Double = RunRequest.defaults.timeout
@@ -43,6 +49,9 @@ struct MachineOptions: ParsableArguments {
     var kvmDevice: String = RunRequest.defaults.kvmDevice
 
     func validate() throws {
+        if let vcpus, let apicIDs, vcpus != apicIDs.count {
+            throw ValidationError("--vcpus \(vcpus) and --apic-ids with \(apicIDs.count) IDs disagree: give one APIC ID per vCPU")
+        }
         var request = RunRequest()
         apply(to: &request)
         try request.validateMachine()
@@ -51,7 +60,8 @@ struct MachineOptions: ParsableArguments {
     /// The values, merged into `request`.
     func apply(to request: inout RunRequest) {
         request.memory = memory
-        request.vcpus = vcpus
+        request.vcpus = vcpus ?? apicIDs?.count ?? RunRequest.defaults.vcpus
+        request.apicIDs = apicIDs
         request.timeout = timeout
         request.cmdline = cmdline
         request.ecamBase = ecamBase

@@ -29,6 +29,7 @@ struct RunRequest: Equatable {
     var dumpDtb: String?
     var stats = false
     var routeCommits = RouteCommits.coalesced
+    var apicIDs: [UInt32]?
 
     /// The options' defaults.
     static let defaults = RunRequest()
@@ -64,6 +65,7 @@ struct RunRequest: Equatable {
         var configuration = MachineConfiguration()
         configuration.layout.ramSize = memory
         configuration.layout.vcpuCount = vcpus
+        configuration.layout.apicIDs = apicIDs
         configuration.layout.commandLine = cmdline
         if let ecamBase { configuration.layout.ecamBase = ecamBase }
         if let mmioWindow {
@@ -121,6 +123,21 @@ struct RunRequest: Equatable {
             throw ValidationError("\(option) \(text): '\(text)' is not an address (use 0x… hex or decimal\(text.hasPrefix("-") ? "; it must be positive" : ""))")
         }
         return value
+    }
+
+    /// Parses `--apic-ids`: APIC IDs separated by commas, decimal or 0x… hex, none twice.
+    static func parseAPICIDs(_ text: String) throws -> [UInt32] {
+        var ids: [UInt32] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let word = part.filter { $0 != " " }.lowercased()
+            let id = word.hasPrefix("0x") ? UInt32(word.dropFirst(2), radix: 16) : UInt32(word)
+            guard let id else {
+                throw ValidationError("'\(part)' is not an APIC ID (0…4294967295, decimal or 0x… hex)")
+            }
+            guard !ids.contains(id) else { throw ValidationError("APIC ID \(id) is listed twice") }
+            ids.append(id)
+        }
+        return ids
     }
 
     /// Parses "BASE:SIZE".

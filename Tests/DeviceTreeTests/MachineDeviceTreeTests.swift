@@ -21,6 +21,14 @@ struct MachineDeviceTreeTests {
         return layout
     }
 
+    /// Three vCPUs with APIC IDs of their own, one past xAPIC's 8 bits.
+    static var apicIDLayout: MachineLayout {
+        var layout = MachineLayout()
+        layout.vcpuCount = 3
+        layout.apicIDs = [0, 300, 7]
+        return layout
+    }
+
     /// Every node and every property line dtc prints for the default layout.
     static let defaultDTS: [(path: String, lines: [String])] = [
         ("/", [
@@ -193,7 +201,7 @@ struct MachineDeviceTreeTests {
         ])
     }
 
-    @Test("parse back: the reader finds the layout's values", arguments: [MachineLayout(), customLayout])
+    @Test("parse back: the reader finds the layout's values", arguments: [MachineLayout(), customLayout, apicIDLayout])
     func parseBack(layout: MachineLayout) throws {
         let blob = try DeviceTreeBlob(bytes: makeDeviceTree(for: layout, reserved: Self.lowMemory))
         let paths = MachineDeviceTree.Paths(layout)
@@ -205,9 +213,9 @@ struct MachineDeviceTreeTests {
         #expect(try blob.property("reg", of: paths.memory).cells() == cells(0, layout.ramSize))
 
         let cpus = try blob.children(of: paths.cpus)
-        #expect(cpus.map(\.path) == (0..<layout.vcpuCount).map(paths.cpu))
+        #expect(cpus.map(\.path) == layout.vcpuAPICIDs.map { paths.cpu(Int($0)) }, "in vCPU order, named by APIC ID")
         for (index, cpu) in cpus.enumerated() {
-            #expect(try blob.property("reg", of: cpu).u32() == UInt32(index))
+            #expect(try blob.property("reg", of: cpu).u32() == layout.apicID(ofVCPU: index))
             #expect(try blob.property("device_type", of: cpu).string() == "cpu")
         }
 

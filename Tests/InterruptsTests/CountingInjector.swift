@@ -20,6 +20,7 @@ final class CountingInjector: MSIInjector, Sendable {
     private let state = Locked(State())
 
     var routeCapacity: Int { 1024 }
+    var uses32BitAPICIDs: Bool { false }
 
     func commitRoutes(_ table: borrowing GSIRoutingTable) throws {
         let routes = table.msiRoutes

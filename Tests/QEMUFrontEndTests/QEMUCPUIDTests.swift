@@ -7,7 +7,7 @@ import Testing
     /// KVM's entry with every bit set, adjusted by `model` for vCPU 1.
     func entry(_ leaf: UInt32, _ model: QEMUCommandLine.CPUModel, subleaf: UInt32 = 0) -> CPUIDEntry {
         var e = CPUIDEntry(function: leaf, index: subleaf, eax: ~0, ebx: ~0, ecx: ~0, edx: ~0)
-        QEMUCPUID(model: model).adjust(&e, vcpu: 1)
+        QEMUCPUID(model: model).adjust(&e, vcpu: 1, apicID: 1)
         return e
     }
 
@@ -40,7 +40,7 @@ import Testing
         #expect(entry(0, m).ebx == ~0, "without vendor= the vendor is KVM's (the host's), as QEMU has it under KVM")
         // A feature KVM lacks stays off: leaf 7 EBX bit 5 (AVX2) cleared in KVM's value.
         var e = CPUIDEntry(function: 7, ebx: ~0 & ~(1 << 5))
-        QEMUCPUID(model: m).adjust(&e, vcpu: 0)
+        QEMUCPUID(model: m).adjust(&e, vcpu: 0, apicID: 0)
         #expect(e.ebx == 0xD19F_0FB9 & ~(1 << 5))
     }
 
@@ -50,7 +50,7 @@ import Testing
         #expect(entry(0x8000_0001, m).edx == 0x2010_0800 | 1 << 27)
         #expect(entry(1, m).ecx == 0x8000_0001)
         var lacking = CPUIDEntry(function: 0x8000_0001, edx: ~0 & ~(1 << 27))
-        QEMUCPUID(model: m).adjust(&lacking, vcpu: 0)
+        QEMUCPUID(model: m).adjust(&lacking, vcpu: 0, apicID: 0)
         #expect(lacking.edx == 0x2010_0800, "+rdtscp cannot add what KVM does not have")
     }
 

@@ -62,6 +62,7 @@ import TestSupport
         (["run", projectRoot + "/Package.swift"], "Package.swift: no boot protocol found (no Multiboot header, no PVH note, not an ELF64 x86-64 executable)"),
         (["run", "--memory", "1"], "vmm: error: memory size 1 MiB is too small: the machine needs at least 2 MiB"),
         (["run", "--vcpus", "99"], "vmm: error: vCPU count 99 is out of range: 1…16"),
+        (["run", "--apic-ids", "0,4294967295"], "vmm: error: bad machine layout: APIC ID 4294967295 is beyond what this KVM gives a vCPU"),
         (["run", "--kvm-device", "/dev/nonexistent-kvm"], "vmm: error: cannot open /dev/nonexistent-kvm: ENOENT"),
         (["run", "--mmio-window", "0xC0000000:0x100000001"], "PCI MMIO window at 0xc0000000 (0x100000001 bytes) must lie below 4 GiB"),
         (["run", "--ecam-base", "0xE0000100"], "ECAM at 0xe0000100 must be 1 MiB aligned"),
@@ -110,6 +111,10 @@ import TestSupport
         (["test", "--shard", "3/2"], "--shard must be K/N with 1 ≤ K ≤ N, not 3/2"),
         (["test", "--shard", "0/2"], "--shard must be K/N with 1 ≤ K ≤ N, not 0/2"),
         (["test", "--repeat", "0"], "--repeat must be in 1…10000, not 0"),
+        (["run", "--apic-ids", "0,0"], "APIC ID 0 is listed twice"),
+        (["run", "--apic-ids", "0,x"], "'x' is not an APIC ID"),
+        (["run", "--apic-ids", "0,-3"], "'-3' is not an APIC ID"),
+        (["run", "--apic-ids", "0,300", "--vcpus", "3"], "--vcpus 3 and --apic-ids with 2 IDs disagree"),
     ])
     func negativeAndZeroCountsAreExplained(arguments: [String], message: String) {
         let result = runProcess(vmmExecutable, arguments)

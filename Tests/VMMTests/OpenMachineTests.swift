@@ -13,8 +13,8 @@ import VMM
 @Suite(.enabled(if: kvmAvailable)) struct OpenMachineTests {
     final class RecordingCPUID: CPUIDPolicy {
         let seen = Mutex<Set<Int>>([])
-        func adjust(_ entry: inout CPUIDEntry, vcpu: Int) {
-            StandardCPUID().adjust(&entry, vcpu: vcpu)
+        func adjust(_ entry: inout CPUIDEntry, vcpu: Int, apicID: UInt32) {
+            StandardCPUID().adjust(&entry, vcpu: vcpu, apicID: apicID)
             seen.withLock { _ = $0.insert(vcpu) }
         }
     }
@@ -26,10 +26,10 @@ import VMM
         _ = try Machine(configuration)
         #expect(policy.seen.withLock { $0 } == [0, 1])
         var leaf1 = CPUIDEntry(function: 1, ebx: 0x00AB_CDEF)
-        StandardCPUID().adjust(&leaf1, vcpu: 5)
+        StandardCPUID().adjust(&leaf1, vcpu: 1, apicID: 5)
         #expect(leaf1.ebx == 0x05AB_CDEF, "APIC ID in EBX[31:24], the rest kept")
         var leafB = CPUIDEntry(function: 0xB, edx: 0)
-        StandardCPUID().adjust(&leafB, vcpu: 3)
+        StandardCPUID().adjust(&leafB, vcpu: 1, apicID: 3)
         #expect(leafB.edx == 3)
     }
 
