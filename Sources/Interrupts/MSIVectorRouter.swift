@@ -4,13 +4,16 @@ import Threads
 /// One device's MSI vectors on KVM: a GSI route and an irqfd per vector in use, and
 /// `KVM_SIGNAL_MSI` for messages the VMM sends itself.
 ///
-/// Each vector has a backend eventfd, made the first time it is needed (the vector is used, or a
-/// backend signals it) and kept for the router's lifetime: an idle 2048-vector device holds no
-/// descriptor for its vectors. While the vector is in use (its use
-/// notifier fired and it was not released) the eventfd is attached as an irqfd to the vector's
+/// A vector has a backend eventfd only while it needs one: while it is in use (its use notifier
+/// fired and it was not released), while the eventfd holds events raised while the vector was
+/// masked, or for good once a backend took it with `eventfd(for:)`. Released, an eventfd that
+/// holds nothing and that no backend holds is closed, so an idle 2048-vector device holds no
+/// descriptor for its vectors, and one whose vectors were all unmasked and masked again holds
+/// none either. While the vector is in use the eventfd is attached as an irqfd to the vector's
 /// GSI, so a backend's write injects the interrupt in the kernel with no exit. Otherwise writes
-/// accumulate in the eventfd; attaching an irqfd to an eventfd that already holds a count injects
-/// at once, which is how events raised while masked arrive on unmask.
+/// (`signal(_:count:)`) accumulate in it; attaching an irqfd to an eventfd that already holds a
+/// count injects at once, which is how events raised while masked arrive on unmask, and a poll
+/// (`takeHeldSignals`) empties and closes it.
 ///
 /// Order of updates, and why:
 /// 1. `release(v)` detaches v's irqfd at once, before the routing table changes, so the kernel
@@ -32,6 +35,8 @@ public final class MSIVectorRouter: Sendable {
         var gsi: UInt32?
         var inUse = false
         var attached = false
+        /// A backend holds the eventfd (`eventfd(for:)`): kept for the router's life.
+        var pinned = false
         /// In the attach queue now.
         var queued = false
         /// The message of the route, while in use.
@@ -85,14 +90,37 @@ public final class MSIVectorRouter: Sendable {
         try? routes.commit()
     }
 
-    /// The vector's backend eventfd (made now if it has none yet). Writes to it raise the vector.
+    /// The vector's backend eventfd (made now if it has none yet), for a backend that writes to it
+    /// itself: writes raise the vector. The router keeps it for its life from then on.
     public func eventfd(for vector: Int) throws -> EventFD {
         guard (0..<vectorCount).contains(vector) else { throw InterruptError.vectorOutOfRange(vector: vector, count: vectorCount) }
-        return try state.withLock { s in try Self.eventfd(of: vector, in: &s) }
+        return try state.withLock { s in
+            s.vectors[vector].pinned = true
+            return try Self.eventfd(of: vector, in: &s)
+        }
     }
 
-    /// Backend eventfds made so far (each is one descriptor).
+    /// Writes `count` to the vector's eventfd (made now if it has none): injected by the kernel
+    /// while the irqfd is attached, held otherwise.
+    public func signal(_ vector: Int, count: UInt64 = 1) throws {
+        guard (0..<vectorCount).contains(vector) else { throw InterruptError.vectorOutOfRange(vector: vector, count: vectorCount) }
+        try state.withLock { s in try Self.eventfd(of: vector, in: &s).signal(count) }
+    }
+
+    /// Backend eventfds open now (each is one descriptor).
     public var eventfdCount: Int { state.withLock { $0.vectors.lazy.filter { $0.eventfd != nil }.count } }
+
+    /// Closes a vector's eventfd when nothing needs it: not in use, not held by a backend, and
+    /// holding no events (a count read while checking is written back and the eventfd kept).
+    private static func closeIfUnneeded(_ vector: Int, in s: inout State) {
+        let v = s.vectors[vector]
+        guard let fd = v.eventfd, !v.inUse, !v.pinned else { return }
+        if let held = try? fd.consume(), held > 0 {
+            try? fd.signal(held)
+            return
+        }
+        s.vectors[vector].eventfd = nil
+    }
 
     private static func eventfd(of vector: Int, in s: inout State) throws -> EventFD {
         if let fd = s.vectors[vector].eventfd { return fd }
@@ -125,7 +153,8 @@ public final class MSIVectorRouter: Sendable {
     }
 
     /// Takes `vector` off its route: detaches the irqfd now, drops the route at the next commit
-    /// and gives its GSI back, so the table's capacity counts routes in use, not GSIs ever used.
+    /// and gives its GSI back, so the table's capacity counts routes in use, not GSIs ever used;
+    /// its eventfd is closed unless a backend holds it or it holds events.
     public func release(_ vector: Int) {
         guard (0..<vectorCount).contains(vector) else { return }
         state.withLock { s in
@@ -138,6 +167,7 @@ public final class MSIVectorRouter: Sendable {
             if v.queued { s.attachQueue.removeAll { $0.vector == vector } }
             v.queued = false
             s.vectors[vector] = v
+            Self.closeIfUnneeded(vector, in: &s)
         }
     }
 
@@ -214,12 +244,15 @@ public final class MSIVectorRouter: Sendable {
     }
 
     /// Reads and clears the backend count of a vector whose irqfd is not attached (a masked vector
-    /// being polled); 0 when none is held or the irqfd is attached.
+    /// being polled); 0 when none is held or the irqfd is attached. An emptied eventfd nothing
+    /// needs is closed.
     public func takeHeldSignals(_ vector: Int) -> UInt64 {
         guard (0..<vectorCount).contains(vector) else { return 0 }
         return state.withLock { s in
-            guard !s.vectors[vector].attached else { return 0 }
-            return (try? s.vectors[vector].eventfd?.consume()) ?? 0
+            guard !s.vectors[vector].attached, let fd = s.vectors[vector].eventfd else { return 0 }
+            let held = ((try? fd.consume()) ?? nil) ?? 0
+            Self.closeIfUnneeded(vector, in: &s)
+            return held
         }
     }
 

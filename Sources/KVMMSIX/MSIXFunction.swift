@@ -288,13 +288,12 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         return device.withLock { device in
             // Judged before an eventfd is made for the vector: a raise that cannot be delivered
             // costs no descriptor.
-            guard device.isBusMasterEnabled, device.useCount(vector: vector) > 0,
-                  let fd = try? router.eventfd(for: vector) else { return .dropped }
+            guard device.isBusMasterEnabled, device.useCount(vector: vector) > 0 else { return .dropped }
             if !device.isMasked(vector: vector) && !router.isAttached(vector) {
                 return device.notify(vector: vector) == .sent ? .sentBySignal : .dropped
             }
             do {
-                try fd.signal(count)
+                try router.signal(vector, count: count)
             } catch {
                 log("\(name): backend signal of vector \(vector) failed: \(error)")
                 return .dropped
