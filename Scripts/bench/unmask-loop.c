@@ -6,6 +6,9 @@
  *                        routes, then KVM_IRQFD attaching vector i's eventfd (one vector per guest write)
  *   unmask-loop N all    one KVM_SET_GSI_ROUTING with the pin routes and n MSI routes, then n KVM_IRQFD
  *                        (MaskAll cleared with n vectors unmasked)
+ *   unmask-loop N fresh  as "all", but each eventfd is made (eventfd2) just before its KVM_IRQFD, inside
+ *                        the timing: the system calls of a VMM that holds no eventfd for vectors not in
+ *                        use, as vmm does (the other modes make them all before the timing)
  *
  * Prints "ns=T" (CLOCK_MONOTONIC around the ioctls only) and exits 0, or a message and 1.
  */
@@ -52,10 +55,10 @@ static void set_msi_route(unsigned index, unsigned gsi, unsigned data) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) { fprintf(stderr, "usage: unmask-loop N each|all\n"); return 1; }
+    if (argc != 3) { fprintf(stderr, "usage: unmask-loop N each|all|fresh\n"); return 1; }
     unsigned n = (unsigned)strtoul(argv[1], NULL, 10);
-    int each = strcmp(argv[2], "each") == 0;
-    if (n == 0 || n > 2048 || (!each && strcmp(argv[2], "all") != 0)) { fprintf(stderr, "unmask-loop: bad arguments\n"); return 1; }
+    int each = strcmp(argv[2], "each") == 0, fresh = strcmp(argv[2], "fresh") == 0;
+    if (n == 0 || n > 2048 || (!each && !fresh && strcmp(argv[2], "all") != 0)) { fprintf(stderr, "unmask-loop: bad arguments\n"); return 1; }
 
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (kvm < 0) die("open /dev/kvm");
@@ -68,9 +71,15 @@ int main(int argc, char **argv) {
     if (!table || !fds) die("calloc");
     add_pin_routes();
     for (unsigned v = 0; v < n; v++) {
-        fds[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (fds[v] < 0) die("eventfd");
+        fds[v] = fresh ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (!fresh && fds[v] < 0) die("eventfd");
         set_msi_route(v, 24 + v, 0x30 + v % 200);
+    }
+    /* The descriptor table grown for them in advance, as vmm grows it when a machine is built. */
+    if (fresh) {
+        int high = dup2(0, 24 + 2 * (int)n + 64);
+        if (high < 0) die("dup2");
+        close(high);
     }
 
     /* Warm up as the VMM side does: one routing commit and irqfd on another GSI, then undo it. */
@@ -104,6 +113,7 @@ int main(int argc, char **argv) {
         table->nr = pins + n;
         if (ioctl(vm, KVM_SET_GSI_ROUTING, table) < 0) die("KVM_SET_GSI_ROUTING");
         for (unsigned v = 0; v < n; v++) {
+            if (fresh && (fds[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) die("eventfd");
             struct kvm_irqfd irqfd = { .fd = (unsigned)fds[v], .gsi = 24 + v };
             if (ioctl(vm, KVM_IRQFD, &irqfd) < 0) die("KVM_IRQFD");
         }

@@ -86,15 +86,28 @@ public final class GSIRouteTable: Sendable {
 
     /// Takes a free GSI for a new MSI route.
     public func allocate() throws(InterruptError) -> UInt32 {
-        try state.withLock { (s: inout State) throws(InterruptError) -> UInt32 in
-            if let gsi = s.free.popLast() {
-                s.allocated[Int(gsi - Self.firstMSIGSI)] = true
-                return gsi
-            }
-            guard Int(s.nextUnused - Self.firstMSIGSI) < capacity else { throw .routesExhausted(capacity: capacity) }
-            defer { s.nextUnused += 1 }
-            s.allocated.append(true)
-            return s.nextUnused
+        try state.withLock { (s: inout State) throws(InterruptError) -> UInt32 in try Self.allocate(&s, capacity: capacity) }
+    }
+
+    private static func allocate(_ s: inout State, capacity: Int) throws(InterruptError) -> UInt32 {
+        if let gsi = s.free.popLast() {
+            s.allocated[Int(gsi - firstMSIGSI)] = true
+            return gsi
+        }
+        guard Int(s.nextUnused - firstMSIGSI) < capacity else { throw .routesExhausted(capacity: capacity) }
+        defer { s.nextUnused += 1 }
+        s.allocated.append(true)
+        return s.nextUnused
+    }
+
+    /// Takes a free GSI and points it at an MSI message in one step (committed with the next
+    /// batch): the GSI and the change's serial, as `allocate()` then `setRoute` give them.
+    public func allocate(routingTo address: UInt64, data: UInt32) throws(InterruptError) -> (gsi: UInt32, serial: UInt64) {
+        try state.withLock { (s: inout State) throws(InterruptError) -> (gsi: UInt32, serial: UInt64) in
+            let gsi = try Self.allocate(&s, capacity: capacity)
+            // Allocated GSIs never outnumber the table's room, so this cannot fail.
+            if s.table.setMSI(gsi: gsi, address: address, data: data) { Self.changed(&s) }
+            return (gsi, s.changeSerial)
         }
     }
 

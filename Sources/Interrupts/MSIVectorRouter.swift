@@ -134,14 +134,17 @@ public final class MSIVectorRouter: Sendable {
     /// stays on the `KVM_SIGNAL_MSI` path.
     public func use(_ vector: Int, address: UInt64, data: UInt32) throws {
         guard (0..<vectorCount).contains(vector) else { throw InterruptError.vectorOutOfRange(vector: vector, count: vectorCount) }
-        let gsi = try state.withLock { s -> UInt32 in
-            if let gsi = s.vectors[vector].gsi { return gsi }
-            let gsi = try routes.allocate()
-            s.vectors[vector].gsi = gsi
-            return gsi
-        }
-        let serial = try routes.setRoute(gsi, address: kvmAddress(address), data: data)
-        state.withLock { s in
+        let routed = kvmAddress(address)
+        // One critical section, the table's taken inside (router, then table: the lock order).
+        try state.withLock { s in
+            let serial: UInt64
+            if let gsi = s.vectors[vector].gsi {
+                serial = try routes.setRoute(gsi, address: routed, data: data)
+            } else {
+                let (gsi, changed) = try routes.allocate(routingTo: routed, data: data)
+                s.vectors[vector].gsi = gsi
+                serial = changed
+            }
             s.vectors[vector].inUse = true
             s.vectors[vector].address = address
             s.vectors[vector].data = data
@@ -200,8 +203,7 @@ public final class MSIVectorRouter: Sendable {
                     continue
                 }
                 s.vectors[entry.vector].queued = false
-                let v = s.vectors[entry.vector]
-                guard v.inUse, !v.attached, let gsi = v.gsi else { continue }
+                guard s.vectors[entry.vector].inUse, !s.vectors[entry.vector].attached, let gsi = s.vectors[entry.vector].gsi else { continue }
                 do {
                     try vm.attachIRQFD(try Self.eventfd(of: entry.vector, in: &s), gsi: gsi, resample: nil)
                     s.vectors[entry.vector].attached = true

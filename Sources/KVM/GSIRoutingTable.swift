@@ -10,7 +10,11 @@ public struct GSIRoutingTable: ~Copyable {
     private let pinCount: Int
     /// Room for MSI routes.
     public let capacity: Int
-    private var indexByGSI: [UInt32: Int] = [:]
+    /// Each GSI's index among the MSI routes, or -1 (by GSI; grown as GSIs are routed). An array,
+    /// not a dictionary: hashing was a fifth of the cost of unmasking 2048 vectors at once.
+    private var indexByGSI: [Int32] = []
+    /// GSIs KVM can route lie below KVM_MAX_IRQ_ROUTES (4096 on x86); the index array stops here.
+    public static let gsiLimit: UInt32 = 1 << 16
     /// MSI routes now in the table.
     public private(set) var msiCount = 0
 
@@ -23,6 +27,8 @@ public struct GSIRoutingTable: ~Copyable {
         buffer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
         for (index, route) in pinRoutes.enumerated() { Self.store(route, at: index, in: table) }
         ckvm_routing_set_count(table, UInt32(pinCount))
+        // Room for the GSIs a full table routes (MSI GSIs start above the pins' 0…23).
+        indexByGSI = Array(repeating: -1, count: min(Int(Self.gsiLimit), self.capacity + 64))
     }
 
     deinit {
@@ -30,15 +36,19 @@ public struct GSIRoutingTable: ~Copyable {
     }
 
     /// Routes `gsi` to an MSI message, replacing its route if it has one. Returns false when the
-    /// table is full.
+    /// table is full, or for a GSI at or above `gsiLimit` (which KVM would refuse).
     public mutating func setMSI(gsi: UInt32, address: UInt64, data: UInt32) -> Bool {
+        guard gsi < Self.gsiLimit else { return false }
         let index: Int
-        if let existing = indexByGSI[gsi] {
+        if let existing = self.index(of: gsi) {
             index = existing
         } else {
             guard msiCount < capacity else { return false }
             index = msiCount
-            indexByGSI[gsi] = index
+            if Int(gsi) >= indexByGSI.count {
+                indexByGSI.append(contentsOf: repeatElement(-1, count: Int(gsi) + 1 - indexByGSI.count))
+            }
+            indexByGSI[Int(gsi)] = Int32(index)
             msiCount += 1
         }
         // In bounds: index < capacity and the buffer holds pinCount + capacity entries.
@@ -49,16 +59,24 @@ public struct GSIRoutingTable: ~Copyable {
     /// Removes the route of `gsi`; returns whether it had one.
     @discardableResult
     public mutating func removeMSI(gsi: UInt32) -> Bool {
-        guard let index = indexByGSI.removeValue(forKey: gsi) else { return false }
+        guard let index = index(of: gsi) else { return false }
+        indexByGSI[Int(gsi)] = -1
         let last = msiCount - 1
         if index != last {
             ckvm_routing_move(table, UInt32(pinCount + last), UInt32(pinCount + index))
             var movedGSI: UInt32 = 0, address: UInt64 = 0, data: UInt32 = 0
             _ = ckvm_routing_get_msi(table, UInt32(pinCount + index), &movedGSI, &address, &data)
-            indexByGSI[movedGSI] = index
+            indexByGSI[Int(movedGSI)] = Int32(index)
         }
         msiCount = last
         return true
+    }
+
+    /// Where `gsi`'s route is among the MSI routes, if it has one.
+    private func index(of gsi: UInt32) -> Int? {
+        guard Int(gsi) < indexByGSI.count else { return nil }
+        let index = indexByGSI[Int(gsi)]
+        return index < 0 ? nil : Int(index)
     }
 
     /// The MSI routes, by GSI.
