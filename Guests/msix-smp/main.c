@@ -16,34 +16,15 @@
 
 #define IDT_A 0x30
 #define IDT_B 0x31
-#define IDT_FENCE 0x21 /* priority class 2, below the MSIs' class 3 */
 
 static struct msix_dev d;
 static volatile uint32_t cpu1_ready;
 static volatile uint32_t cpu1_apic;
-static volatile uint32_t fences_taken; /* by vCPU 1 */
 static unsigned apic[2];
 static uint32_t expected[2][2]; /* [vCPU][IDT_A, IDT_B] */
 static struct msixdev_counts want; /* the device counters as they must read */
 
 enum judge { AT_ONCE, QUIET };
-
-static void fence_handler(struct interrupt_frame *frame)
-{
-    (void)frame;
-    atomic_fetch_add32(&fences_taken, 1);
-    lapic_eoi();
-}
-
-/* A fixed, physical-destination IPI of IDT_FENCE to vCPU 1; returns once vCPU 1 handled it. */
-static void fence_cpu1(const char *step)
-{
-    uint32_t before = atomic_load32(&fences_taken);
-    lapic_write(LAPIC_ICR_HIGH, apic[1] << 24);
-    lapic_write(LAPIC_ICR_LOW, (1u << 14) | IDT_FENCE); /* level assert, fixed, physical */
-    if (!wait_until(atomic_load32(&fences_taken) != before, MSIX_WAIT_US))
-        guest_failf("msix-smp: %s: vCPU 1 did not take the fence IPI", step);
-}
 
 /* vCPU i's APIC ID: the reg of /cpus/cpu@i. */
 static unsigned tree_apic_id(const struct dtb *t, unsigned i)
@@ -69,7 +50,7 @@ static void expect(unsigned cpu, uint8_t idt, enum judge how, const char *step)
     (void)msix_wait_counter(&d, MSIXDEV_COUNT_BACKEND, want.backend, MSIX_WAIT_US);
     if (how == QUIET)
         delay_us(MSIX_QUIET_US);
-    fence_cpu1(step);
+    msix_fence(apic[1], "msix-smp", step);
     msix_take_pending();
     for (unsigned c = 0; c < 2; c++)
         for (unsigned i = 0; i < 2; i++) {
@@ -89,8 +70,7 @@ void guest_main(unsigned cpu, const void *fdt)
         msix_setup_cpu();
         cpu1_apic = lapic_id();
         atomic_store32(&cpu1_ready, 1);
-        for (;;)
-            __asm__ volatile("sti; hlt" ::: "memory");
+        cpu_idle_forever();
     }
     if (cpu != 0)
         cpu_halt_forever();
@@ -117,7 +97,7 @@ void guest_main(unsigned cpu, const void *fdt)
 
     msix_install_handler(IDT_A);
     msix_install_handler(IDT_B);
-    idt_set_handler(IDT_FENCE, fence_handler);
+    msix_fence_setup();
     msix_program(&d, 0, apic[0], IDT_A);
     msix_unmask(&d, 0);
     if (two) {

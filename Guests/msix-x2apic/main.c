@@ -16,30 +16,13 @@
 #define IDT_A 0x30 /* vector 0 -> the high APIC ID */
 #define IDT_B 0x31 /* vector 1 -> APIC 0 */
 #define IDT_C 0x32 /* vector 2 -> the high ID's low byte only: nobody */
-#define IDT_FENCE 0x21
 
 static struct msix_dev d;
 static volatile uint32_t apic_of[2];     /* each vCPU's APIC ID, from MSR 0x802 */
 static volatile uint32_t cpu1_ready;
-static volatile uint32_t fences_taken;
 static unsigned tree_apic[2];
 static uint32_t expected[2][3]; /* [vCPU][IDT_A, IDT_B, IDT_C] */
 static struct msixdev_counts want;
-
-static void fence_handler(struct interrupt_frame *frame)
-{
-    (void)frame;
-    atomic_fetch_add32(&fences_taken, 1);
-    lapic_eoi();
-}
-
-static void fence_cpu1(const char *step)
-{
-    uint32_t before = atomic_load32(&fences_taken);
-    lapic_send_ipi(tree_apic[1], (1u << 14) | IDT_FENCE); /* fixed, physical, level assert */
-    if (!wait_until(atomic_load32(&fences_taken) != before, MSIX_WAIT_US))
-        guest_failf("msix-x2apic: %s: vCPU 1 (APIC ID %u) did not take the fence IPI", step, tree_apic[1]);
-}
 
 static void expect(int cpu, uint8_t idt, int quiet, const char *step)
 {
@@ -50,7 +33,7 @@ static void expect(int cpu, uint8_t idt, int quiet, const char *step)
             (void)msix_wait_count_on(c, (uint8_t)(IDT_A + i), expected[c][i], MSIX_WAIT_US);
     if (quiet)
         delay_us(MSIX_QUIET_US);
-    fence_cpu1(step);
+    msix_fence(tree_apic[1], "msix-x2apic", step);
     msix_take_pending();
     for (unsigned c = 0; c < 2; c++)
         for (unsigned i = 0; i < 3; i++) {
@@ -77,8 +60,7 @@ void guest_main(unsigned cpu, const void *fdt)
     if (cpu == 1) {
         enter_x2apic(1);
         atomic_store32(&cpu1_ready, 1);
-        for (;;)
-            __asm__ volatile("sti; hlt" ::: "memory");
+        cpu_idle_forever();
     }
     if (cpu != 0)
         cpu_halt_forever();
@@ -123,7 +105,7 @@ void guest_main(unsigned cpu, const void *fdt)
         guest_failf("msix-x2apic: needs FEATURES bit 0 and 3 vectors (FEATURES 0x%x, %u vectors)", d.features, d.vectors);
     for (uint8_t idt = IDT_A; idt <= IDT_C; idt++)
         msix_install_handler(idt);
-    idt_set_handler(IDT_FENCE, fence_handler);
+    msix_fence_setup();
     unsigned high = tree_apic[1];
     msix_program(&d, 0, 0, IDT_A);
     msix_set_address(&d, 0, MSI_ADDRESS_EXT(high));

@@ -76,6 +76,8 @@ static inline unsigned this_cpu(void)
 
 /* Stops this vCPU for good: interrupts off, hlt in a loop. */
 NORETURN void cpu_halt_forever(void);
+/* Idles this vCPU for good with interrupts on (`sti; hlt` in a loop): its handlers keep running. */
+NORETURN void cpu_idle_forever(void);
 
 /*
  * wait_for(cond): sleep until `cond` holds, without the lost-wakeup race.

@@ -167,6 +167,25 @@ void msix_setup_cpu(void)
 
 void msix_install_handler(uint8_t idt_vector) { idt_set_handler(idt_vector, msix_count_handler); }
 
+static volatile uint32_t fences_taken;
+
+static void fence_handler(struct interrupt_frame *frame)
+{
+    (void)frame;
+    atomic_fetch_add32(&fences_taken, 1);
+    lapic_eoi();
+}
+
+void msix_fence_setup(void) { idt_set_handler(MSIX_FENCE_IDT, fence_handler); }
+
+void msix_fence(unsigned apic_id, const char *guest, const char *step)
+{
+    uint32_t before = atomic_load32(&fences_taken);
+    lapic_send_ipi(apic_id, (1u << 14) | MSIX_FENCE_IDT); /* fixed, physical, level assert */
+    if (!wait_until(atomic_load32(&fences_taken) != before, MSIX_WAIT_US))
+        guest_failf("%s: %s: the vCPU with APIC ID %u did not take the fence IPI", guest, step, apic_id);
+}
+
 uint32_t msix_count(uint8_t idt_vector)
 {
     uint32_t sum = 0;

@@ -193,6 +193,15 @@ static inline uint64_t msix_pba_qword(const struct msix_dev *d, unsigned i) { re
 extern volatile uint32_t msix_irq_count[MSIX_COUNTER_CPUS][256];
 /* lapic_enable() and timer_init() on this vCPU (call on every vCPU that takes interrupts). */
 void msix_setup_cpu(void);
+/* Fences: a fixed IPI of vector MSIX_FENCE_IDT (priority class 2, below the MSIs' vectors from
+ * 0x30) to another vCPU, and a wait (bounded, MSIX_WAIT_US) until that vCPU took it. A LAPIC
+ * delivers its highest pending vector first, so every MSI that reached that vCPU before the fence
+ * was sent has been handled once msix_fence returns. msix_fence_setup installs the handler (once,
+ * on any vCPU); msix_fence fails the run naming `guest` and `step` when the fence is not taken. Works in
+ * xAPIC and x2APIC mode. */
+#define MSIX_FENCE_IDT 0x21
+void msix_fence_setup(void);
+void msix_fence(unsigned apic_id, const char *guest, const char *step);
 /* Routes IDT vector `idt_vector` to the counting handler (which calls lapic_eoi()). */
 void msix_install_handler(uint8_t idt_vector);
 /* Deliveries of `idt_vector` on vCPU `cpu`, and summed over all vCPUs. */

@@ -116,6 +116,12 @@ void cpu_halt_forever(void)
         __asm__ volatile("cli; hlt" ::: "memory");
 }
 
+void cpu_idle_forever(void)
+{
+    for (;;)
+        __asm__ volatile("sti; hlt" ::: "memory");
+}
+
 void guest_exit(uint32_t value)
 {
     outl(EXIT_PORT, value);
