@@ -62,27 +62,27 @@ extension KVMVirtualMachine {
     /// condition and write again if it still holds: level semantics with no exit.
     public func attachIRQFD(_ eventfd: EventFD, gsi: UInt32, resample: EventFD? = nil) throws {
         var request = kvm_irqfd()
-        request.fd = UInt32(bitPattern: eventfd.fd.rawValue)
+        request.fd = UInt32(bitPattern: eventfd.rawValue)
         request.gsi = gsi
         if let resample {
             request.flags = UInt32(KVM_IRQFD_FLAG_RESAMPLE)
-            request.resamplefd = UInt32(bitPattern: resample.fd.rawValue)
+            request.resamplefd = UInt32(bitPattern: resample.rawValue)
         }
-        try injectedFailure(.irqfd, "attaching fd \(eventfd.fd.rawValue) to GSI \(gsi)")
+        try injectedFailure(.irqfd, "attaching fd \(eventfd.rawValue) to GSI \(gsi)")
         _ = try withUnsafeMutablePointer(to: &request) {
-            try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "attaching fd \(eventfd.fd.rawValue) to GSI \(gsi)", $0)
+            try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "attaching fd \(eventfd.rawValue) to GSI \(gsi)", $0)
         }
     }
 
     /// Detaches `eventfd` from `gsi` (KVM_IRQFD with KVM_IRQFD_FLAG_DEASSIGN).
     public func detachIRQFD(_ eventfd: EventFD, gsi: UInt32) throws {
         var request = kvm_irqfd()
-        request.fd = UInt32(bitPattern: eventfd.fd.rawValue)
+        request.fd = UInt32(bitPattern: eventfd.rawValue)
         request.gsi = gsi
         request.flags = UInt32(KVM_IRQFD_FLAG_DEASSIGN)
-        try injectedFailure(.irqfd, "detaching fd \(eventfd.fd.rawValue) from GSI \(gsi)")
+        try injectedFailure(.irqfd, "detaching fd \(eventfd.rawValue) from GSI \(gsi)")
         _ = try withUnsafeMutablePointer(to: &request) {
-            try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "detaching fd \(eventfd.fd.rawValue) from GSI \(gsi)", $0)
+            try checkedIoctl(fd.rawValue, CKVM_IRQFD, "KVM_IRQFD", "detaching fd \(eventfd.rawValue) from GSI \(gsi)", $0)
         }
     }
 
@@ -96,7 +96,7 @@ extension KVMVirtualMachine {
         var request = kvm_ioeventfd()
         request.addr = address
         request.len = length
-        request.fd = eventfd.fd.rawValue
+        request.fd = eventfd.rawValue
         var flags: UInt32 = 0
         if let datamatch {
             flags |= UInt32(1 << kvm_ioeventfd_flag_nr_datamatch)

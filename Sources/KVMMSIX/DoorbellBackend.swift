@@ -88,7 +88,7 @@ final class DoorbellBackend: Sendable {
     }
 
     private static func add(_ fd: EventFD, token: UInt64, to epoll: OwnedFileDescriptor) throws {
-        let r = ckvm_epoll_add(epoll.rawValue, fd.fd.rawValue, token)
+        let r = ckvm_epoll_add(epoll.rawValue, fd.rawValue, token)
         guard r == 0 else { throw KVMError.eventfd(operation: "epoll_ctl adding a doorbell", errno: -r) }
     }
 

@@ -52,7 +52,7 @@ func makeVM() throws -> KVMVirtualMachine {
         let router = try MSIVectorRouter(routes: table, vectorCount: 4)
         for v in 0..<4 { try router.use(v, address: 0xFEE0_0000, data: 0x40 + UInt32(v)) }
         vm.faults.failNext(.irqfd, errno: 9)  // EBADF, for the first attach (vector 0)
-        #expect(throws: KVMError.ioctl(name: "KVM_IRQFD", argument: "attaching fd \(try router.eventfd(for: 0).fd.rawValue) to GSI 24", errno: 9)) {
+        #expect(throws: KVMError.ioctl(name: "KVM_IRQFD", argument: "attaching fd \(try router.eventfd(for: 0).rawValue) to GSI 24", errno: 9)) {
             try router.commit()
         }
         #expect(table.commitCount == 1, "the routes were committed")
