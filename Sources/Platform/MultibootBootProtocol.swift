@@ -50,7 +50,8 @@ public struct MultibootBootProtocol: BootProtocol {
         for offset in stride(from: 0, through: limit, by: 4) where u32(image, offset) == headerMagic {
             let flags = u32(image, offset + 4)
             var addresses: (UInt32, UInt32, UInt32, UInt32, UInt32)?
-            if flags & addressFields != 0, offset + 32 <= image.count {
+            // The whole header, address fields included, must lie in the first 8 KiB (spec §3.1.1).
+            if flags & addressFields != 0, offset + 32 <= min(image.count, searchLength) {
                 addresses = (u32(image, offset + 12), u32(image, offset + 16), u32(image, offset + 20), u32(image, offset + 24), u32(image, offset + 28))
             }
             return Header(offset: offset, flags: flags, checksum: u32(image, offset + 8), addresses: addresses)
@@ -143,7 +144,7 @@ public struct MultibootBootProtocol: BootProtocol {
     private func flatKernel(_ header: Header, _ request: BootRequest) throws -> ([BootPlan.Write], UInt64, UInt64) {
         let image = request.image, ram = request.layout.ramSize
         func bad(_ detail: String) -> BootError { .multibootBadAddresses(image: request.name, detail: detail) }
-        guard let a = header.addresses else { throw bad("flag bit 16 is set but the header is cut off by the end of the file") }
+        guard let a = header.addresses else { throw bad("flag bit 16 is set but the header's address fields run past the end of the file or of its first 8 KiB") }
         guard a.load <= a.header, Int(a.header - a.load) <= header.offset else {
             throw bad("load_addr \(hex(a.load)) must not be above header_addr \(hex(a.header)) nor before the file's start")
         }

@@ -95,6 +95,15 @@ func bootError(_ body: () throws -> Any) -> String {
         unaligned.replaceSubrange(0x102..<0x10E, with: multibootHeader())
         #expect(MultibootBootProtocol.findHeader(in: unaligned) == nil, "not 4-byte aligned")
         #expect(MultibootBootProtocol.findHeader(in: [0x02, 0xB0]) == nil, "shorter than a header")
+        // With flag bit 16 the address fields belong to the header, so they must lie in 8 KiB too.
+        var kludge = [UInt8](repeating: 0, count: 0x3000)
+        kludge.replaceSubrange(0x1FE0..<0x2000, with: multibootHeader(flags: 1 << 16, addresses: [0x10_0000, 0x10_0000, 0, 0, 0x10_0020]))
+        #expect(MultibootBootProtocol.findHeader(in: kludge)?.addresses != nil, "the last place the address fields fit")
+        var straddling = [UInt8](repeating: 0, count: 0x3000)
+        straddling.replaceSubrange(0x1FF0..<0x2010, with: multibootHeader(flags: 1 << 16, addresses: [0x10_0000, 0x10_0000, 0, 0, 0x10_0020]))
+        #expect(MultibootBootProtocol.findHeader(in: straddling).map { $0.offset == 0x1FF0 && $0.addresses == nil } == true,
+                "address fields past 8 KiB are not read (plan refuses the image by name)")
+        #expect(bootError { try mb.plan(BootRequest(image: straddling, name: "k", layout: layout())) }.contains("past the end of the file or of its first 8 KiB"))
     }
 
     @Test func anELFKernelGetsTheInfoStructureTheSpecificationDescribes() throws {
