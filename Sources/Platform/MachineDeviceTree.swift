@@ -39,7 +39,7 @@ public enum MachineDeviceTree {
     // 4 probe ports.
     /// Ports of the 8250 console (its eight registers).
     public static let consolePortCount: UInt64 = 8
-    /// Ports the exit device claims.
+    /// Ports the exit device claims by default (`MachineLayout.exitPortSize`).
     public static let exitPortCount: UInt64 = 4
     /// Ports of the probe device's port block.
     public static let probePortCount: UInt64 = 4
@@ -218,7 +218,7 @@ private func writeISA(into root: inout DeviceTreeWriter, layout: MachineLayout) 
             ("probe", layout.probePort, MachineDeviceTree.probePortCount, { node throws(DeviceTreeError) in
                 try node.property("compatible", string: "swift-vmm,probe")
             }),
-            ("exit", layout.exitPort, MachineDeviceTree.exitPortCount, { node throws(DeviceTreeError) in
+            ("exit", layout.exitPort, layout.exitPortSize, { node throws(DeviceTreeError) in
                 try node.property("compatible", string: "swift-vmm,exit-port")
             }),
             ("serial", layout.consolePort, MachineDeviceTree.consolePortCount, { node throws(DeviceTreeError) in

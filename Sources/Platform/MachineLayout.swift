@@ -85,6 +85,9 @@ public struct MachineLayout: Sendable, Equatable {
     public var consolePort: UInt16 = 0x3F8
     /// The exit port: a write of V ends the run with V (0 is a pass).
     public var exitPort: UInt16 = 0xF4
+    /// Ports the exit device claims from `exitPort` on, 1…4 (default `MachineDeviceTree.exitPortCount`;
+    /// QEMU's `isa-debug-exit` takes `iosize=`).
+    public var exitPortSize: UInt64 = MachineDeviceTree.exitPortCount
     /// The probe device: a port block and an MMIO page that echo the complement of the last write.
     /// This is the first port of its block of `MachineDeviceTree.probePortCount` ports.
     public var probePort: UInt16 = 0xE0
@@ -133,7 +136,7 @@ public struct MachineLayout: Sendable, Equatable {
     public var portRegions: [Region] {
         [
             Region("console", UInt64(consolePort), MachineDeviceTree.consolePortCount),
-            Region("exit port", UInt64(exitPort), MachineDeviceTree.exitPortCount),
+            Region("exit port", UInt64(exitPort), exitPortSize),
             Region("probe ports", UInt64(probePort), MachineDeviceTree.probePortCount),
             Region("PCI config ports", UInt64(pciConfigAddressPort), 8),
             Region("PCI I/O window", ioWindowBase, ioWindowSize),

@@ -25,6 +25,7 @@ extension QEMUCommandLine {
         c.pc.pitReinjection = pitReinjection
         if let exit = debugExit {
             c.layout.exitPort = exit.base
+            c.layout.exitPortSize = UInt64(exit.size)
             c.standardDevices = [.exitPort]
         } else {
             c.standardDevices = []

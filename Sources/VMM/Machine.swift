@@ -211,7 +211,7 @@ public final class Machine: Sendable {
             if completion.finish(.guestExit(value: value)) { self?.kickAll() }
         }
         if standard.contains(.exitPort) {
-            try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: MachineDeviceTree.exitPortCount)
+            try portBus.register(exit, name: "exit port", base: UInt64(layout.exitPort), size: layout.exitPortSize)
         }
         let assembly = MachineAssembly(layout: layout, vm: vm, memory: memory, portBus: portBus, mmioBus: mmioBus, pci: pci,
                                        routes: routes, console: console, log: limitedLog)

@@ -91,6 +91,7 @@ public struct MachineConfiguration: Sendable {
         try Self.checkDisjoint(layout.memoryRegions, space: "guest-physical", end: 1 << 32, endName: "must lie below 4 GiB")
         try Self.checkDisjoint(layout.portRegions, space: "port", end: 1 << 16, endName: "must lie below port 0x10000")
         try checkExtraMemory()
+        guard (1...4).contains(layout.exitPortSize) else { throw .layout("the exit port's size \(layout.exitPortSize) is out of range 1…4 ports") }
         guard layout.ecamSize >= 0x10_0000, layout.ecamBase % 0x10_0000 == 0 else {
             throw .layout("ECAM at \(hex(layout.ecamBase)) must be 1 MiB aligned and at least 1 MiB")
         }

@@ -35,6 +35,15 @@ import VMM
         #expect(QEMUCommandLine.deviceList.contains("\"pc-testdev\"") && QEMUCommandLine.deviceList.contains("pci-testdev"))
     }
 
+    /// `iosize=` is how many ports the exit device claims: the rest stay free.
+    @Test func theDebugExitTakesItsIOSize() throws {
+        let one = try QEMUCommandLine(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]).configuration()
+        #expect(one.layout.exitPort == 0x501 && one.layout.exitPortSize == 1)
+        #expect(one.layout.portRegions.contains { $0.name == "exit port" && $0.base == 0x501 && $0.size == 1 })
+        let standard = try QEMUCommandLine(["-device", "isa-debug-exit"]).configuration()
+        #expect(standard.layout.exitPort == 0x501 && standard.layout.exitPortSize == 2, "QEMU's defaults")
+    }
+
     @Test func ramPastThreeGiBIsPlacedFromFourGiB() throws {
         let c = try QEMUCommandLine(["-m", "4g"]).configuration()
         #expect(c.layout.ramSize == 3 << 30 && c.layout.highRAMSize == 1 << 30 && c.layout.totalRAM == 4 << 30)
