@@ -39,12 +39,12 @@ public struct SuiteEntry: Sendable, Equatable {
     /// checks=TEXT" per line,
     /// every word but the name optional; `checks=` comes last and takes the rest of the line.
     ///
-    /// Throws `VMMError.guestFile` naming the manifest when it cannot be read, or with the line
+    /// Throws `VMMError.unreadableFile` naming the manifest when it cannot be read, or with the line
     /// number and the word when a line holds anything else.
     public static func load(directory: String) throws(VMMError) -> [SuiteEntry] {
         let path = directory + "/suite.txt"
         let bytes: [UInt8]
-        do { bytes = try HostFile.read(path) } catch { throw .guestFile(path: path, reason: "no suite manifest (run Scripts/build-guests.sh)") }
+        do { bytes = try HostFile.read(path) } catch { throw .unreadableFile(kind: "suite manifest", path: path, reason: "missing (run Scripts/build-guests.sh)") }
         var entries: [SuiteEntry] = []
         for (number, line) in String(decoding: bytes, as: UTF8.self).split(separator: "\n").enumerated() {
             var line = Substring(line)
@@ -62,11 +62,11 @@ public struct SuiteEntry: Sendable, Equatable {
                 case let ("vcpus", value?) where Int(value) != nil: entry.vcpus = Int(value) ?? 1
                 case let ("apic-ids", value?) where Self.apicIDs(value) != nil: entry.apicIDs = Self.apicIDs(value)
                 case let ("expect", value?) where Expectation(rawValue: value) != nil: entry.expectation = Expectation(rawValue: value) ?? .pass
-                default: throw .guestFile(path: path, reason: "line \(number + 1): cannot read '\(word)'")
+                default: throw .unreadableFile(kind: "suite manifest", path: path, reason: "line \(number + 1): cannot read '\(word)'")
                 }
             }
             if let ids = entry.apicIDs, ids.count != entry.vcpus {
-                throw .guestFile(path: path, reason: "line \(number + 1): \(ids.count) APIC IDs for \(entry.vcpus) vCPUs")
+                throw .unreadableFile(kind: "suite manifest", path: path, reason: "line \(number + 1): \(ids.count) APIC IDs for \(entry.vcpus) vCPUs")
             }
             entries.append(entry)
         }

@@ -12,8 +12,8 @@ extension Machine {
     public static func runGuest(at path: String, configuration: MachineConfiguration, timeout: Double,
                                 protocolName: String? = nil, initrds: [String] = [],
                                 choosingMachine: Bool = false) throws -> (Machine, RunOutcome) {
-        let bytes = try HostFile.read(path)
-        let modules = try initrds.map { BootModule(name: $0, bytes: try HostFile.read($0)) }
+        let bytes = try HostFile.read(path, as: "guest")
+        let modules = try initrds.map { BootModule(name: $0, bytes: try HostFile.read($0, as: "initrd")) }
         var configuration = configuration
         if choosingMachine {
             configuration.machine = MachineKind.default(for: try BootProtocols.choose(for: bytes, name: path, requested: protocolName))

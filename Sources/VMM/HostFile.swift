@@ -3,8 +3,9 @@ import SystemPackage
 /// Reading and writing host files (guest images, modules, manifests, reports) through
 /// swift-system's `FileDescriptor`, with errors that name the path and the reason.
 public enum HostFile {
-    /// Reads the whole file at `path` (at most `limit` bytes).
-    public static func read(_ path: String, limit: Int = 1 << 30) throws(VMMError) -> [UInt8] {
+    /// Reads the whole file at `path` (at most `limit` bytes); an error names it as `kind`
+    /// ("cannot read initrd PATH: no such file").
+    public static func read(_ path: String, as kind: String = "file", limit: Int = 1 << 30) throws(VMMError) -> [UInt8] {
         do {
             // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever,
             // before the check below could refuse it. It changes nothing for a regular file.
@@ -24,7 +25,7 @@ public enum HostFile {
                 return Array(bytes[0..<done])
             }
         } catch {
-            throw .guestFile(path: path, reason: reason(error))
+            throw .unreadableFile(kind: kind, path: path, reason: reason(error))
         }
     }
 

@@ -12,9 +12,10 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
     case memoryNotAligned(UInt64)
     /// A vCPU count outside 1…`maximum` (the vCPU stacks below 1 MiB hold `maximum`).
     case vcpuCount(requested: Int, maximum: Int)
-    /// A host file could not be read (`HostFile.read`: a guest, a kernel, an initrd, the suite
-    /// manifest): its `path` and why, e.g. "no such file" or "not a regular file".
-    case guestFile(path: String, reason: String)
+    /// A host file could not be read (`HostFile.read`): what it is (`kind`: "guest", "initrd",
+    /// "trace", "suite manifest", …), its `path` and why, e.g. "no such file" or "not a regular
+    /// file".
+    case unreadableFile(kind: String, path: String, reason: String)
     /// A host file could not be written (`HostFile.write`: a report, a dumped device tree): its
     /// `path` and why.
     case hostFile(path: String, reason: String)
@@ -34,8 +35,8 @@ public enum VMMError: Error, Equatable, CustomStringConvertible {
             "memory size \(byteCount(size)) is not a multiple of 2 MiB"
         case let .vcpuCount(requested, maximum):
             "vCPU count \(requested) is out of range: 1…\(maximum)"
-        case let .guestFile(path, reason):
-            "cannot read guest \(path): \(reason)"
+        case let .unreadableFile(kind, path, reason):
+            "cannot read \(kind) \(path): \(reason)"
         case let .hostFile(path, reason):
             "cannot write \(path): \(reason)"
         case let .layout(message):

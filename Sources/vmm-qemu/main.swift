@@ -47,7 +47,7 @@ do {
 guard let kernelPath = commandLine.kernel else { fail("no -kernel given (this front end boots kernels only)") }
 let kernel: [UInt8]
 do {
-    kernel = try HostFile.read(kernelPath)
+    kernel = try HostFile.read(kernelPath, as: "kernel")
 } catch {
     // kvm-unit-tests' runner looks for "could not load kernel '<path>'" to tell a missing
     // kernel from an option the front end refused.
@@ -55,7 +55,7 @@ do {
 }
 let modules: [BootModule]
 do {
-    modules = try commandLine.initrds.map { BootModule(name: $0, bytes: try HostFile.read($0)) }
+    modules = try commandLine.initrds.map { BootModule(name: $0, bytes: try HostFile.read($0, as: "initrd")) }
 } catch {
     fail("could not load initrd: \(error)")
 }

@@ -35,9 +35,7 @@ struct MSIXReplayCommand: ParsableCommand {
         } else {
             let bytes: [UInt8]
             do {
-                bytes = try HostFile.read(file)
-            } catch let VMMError.guestFile(path, reason) {
-                fail("cannot read trace \(path): \(reason)")
+                bytes = try HostFile.read(file, as: "trace")
             } catch {
                 fail("\(error)")
             }

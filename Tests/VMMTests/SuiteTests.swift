@@ -180,7 +180,7 @@ let suiteEntries: [SuiteEntry] = (try? SuiteEntry.load(directory: guestDirectory
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try "a vcpus=2 expect=timeout\nb vcpus=x\n".write(toFile: directory + "/suite.txt", atomically: true, encoding: .utf8)
-        #expect(throws: VMMError.guestFile(path: directory + "/suite.txt", reason: "line 2: cannot read 'vcpus=x'")) {
+        #expect(throws: VMMError.unreadableFile(kind: "suite manifest", path: directory + "/suite.txt", reason: "line 2: cannot read 'vcpus=x'")) {
             try SuiteEntry.load(directory: directory)
         }
         try "a vcpus=2 expect=timeout\nb checks=x=1, y expect=fail  \n".write(toFile: directory + "/suite.txt", atomically: true, encoding: .utf8)
