@@ -547,7 +547,7 @@ static void check_devices(void)
     if (!ndevs)
         return;
     const struct msix_dev *d = &devs[0].d;
-    msix_program(d, 0, 0, VEC_FIRST);
+    msix_program(d, 0, lapic_id(), VEC_FIRST); /* this vCPU (0), whatever APIC ID the machine gave it */
     msix_unmask(d, 0);
     pci_cfg_write(PCI_ACCESS_CF8, d->bdf, d->cap + MSIX_CAP_CONTROL, 2, MSIX_CONTROL_ENABLE);
     msix_use(d, 0); /* the fuzz may have left vector 0 unused, and RAISE drops unused vectors */

@@ -18,7 +18,10 @@ import TestSupport
 
     static let shapes: [(String, [String])] = [
         ("default machine", []),
-        ("2 vCPUs, 3 devices of 2048 vectors", ["--vcpus", "2", "--test-devices", "3", "--msix-vectors", "2048"]),
+        // APIC IDs 5 and 300: the bootstrap vCPU is not 0, and KVM takes 32-bit IDs, so every
+        // message the guest writes goes through the extended-destination translation.
+        ("2 vCPUs with APIC IDs 5 and 300, 3 devices of 2048 vectors",
+         ["--apic-ids", "5,300", "--test-devices", "3", "--msix-vectors", "2048"]),
         ("moved: 1 GiB RAM, ECAM and window moved, 1-vector devices",
          ["--memory", "1G", "--ecam-base", "0xB0000000", "--mmio-window", "0x80000000:0x10000000", "--test-devices", "2", "--msix-vectors", "1"]),
         ("2 vCPUs, no test device", ["--vcpus", "2", "--test-devices", "0"]),
