@@ -10,11 +10,13 @@
 public enum ExtendedDestinationID {
     /// `address` as KVM with 32-bit APIC IDs must be given it: extended destination bits 11:5
     /// moved to bits 46:40 (the upper word's bits 14:8). An address with anything in its upper
-    /// word, or in the remappable format (bit 4), or with no extended bits, is left as it is.
+    /// word, or in the remappable format (bit 4), or with no extended bits, keeps its bits,
+    /// except the upper word's bits 7:0: reserved, and KVM refuses a message that sets them
+    /// (one such route would make it refuse the whole routing table, every device's).
     @inline(__always)
     public static func kvmAddress(_ address: UInt64) -> UInt64 {
         let extended = (address >> 5) & 0x7F
-        guard address >> 32 == 0, address & 0x10 == 0, extended != 0 else { return address }
+        guard address >> 32 == 0, address & 0x10 == 0, extended != 0 else { return address & ~UInt64(0xFF_0000_0000) }
         return (address & ~UInt64(0xFE0)) | extended << 40
     }
 

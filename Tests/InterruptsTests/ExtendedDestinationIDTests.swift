@@ -27,6 +27,14 @@ import TestSupport
         #expect(ExtendedDestinationID.destination(0x200_FEE0_1000) == 0x201)
     }
 
+    /// The upper word's bits 7:0 are reserved and KVM refuses a route or message that sets them,
+    /// and a guest writes any upper word it likes: they never reach KVM.
+    @Test func reservedUpperBitsAreCleared() {
+        #expect(ExtendedDestinationID.kvmAddress(0xFF_FEE0_0000) == 0xFEE0_0000)
+        #expect(ExtendedDestinationID.kvmAddress(0x1234_56FF_FEE0_1000) == 0x1234_5600_FEE0_1000)
+        #expect(ExtendedDestinationID.kvmAddress(0xAB_FEE0_0FF0) == 0xFEE0_0FF0, "remappable format too")
+    }
+
     /// Seeded: every APIC ID up to 32767 written with the extended ID reads back as itself, keeps
     /// the redirection-hint and destination-mode bits, and KVM gets bits 11:4 clear.
     @Test(arguments: testSeeds([1, 2, 3]))

@@ -30,6 +30,21 @@ import TestSupport
         #expect(smp != .guestExit(value: 0), "smp checks APIC ID = index, so it must notice \(smp)")
     }
 
+    /// With 32-bit IDs KVM refuses a message whose upper address word sets bits 7:0, and one such
+    /// route would make it refuse the whole table. A guest writes what it likes there: the
+    /// router clears them, so every vector still gets its irqfd.
+    @Test func aGuestsReservedUpperAddressBitsCannotBreakTheRoutingTable() throws {
+        var c = configuration([0, 300])
+        c.routeCommits = .immediate
+        let machine = try Machine(c)
+        let driver = try MSIXTestDeviceDriver(machine: machine)
+        driver.messageControl(enable: true, maskAll: false)
+        driver.program(0, data: 0x40, masked: false, apicID: 0xFF << 20)  // upper word 0xFF
+        driver.program(1, data: 0x41, masked: false)
+        #expect(machine.testDevices[0].attachedIRQFDs == 2, "both routes committed and attached")
+        #expect(machine.routes.commitCount > 0)
+    }
+
     @Test func thePCMachinesMADTListsTheIDs() {
         var layout = configuration([0, 300]).layout
         layout.vcpuCount = 2
