@@ -50,9 +50,6 @@ public struct MachineLayout: Sendable, Equatable {
 
     /// Every vCPU's APIC ID, in vCPU order.
     public var vcpuAPICIDs: [UInt32] { (0..<max(0, vcpuCount)).map { apicID(ofVCPU: $0) } }
-
-    /// Whether some vCPU's APIC ID needs x2APIC (is 255 or above: 255 is xAPIC's broadcast).
-    public var needsX2APIC: Bool { vcpuAPICIDs.contains { $0 >= 0xFF } }
     /// Guest-physical base of the PCI 32-bit memory window from which BARs are assigned.
     public var mmioWindowBase: UInt64 = 0xC000_0000
     /// Bytes of the PCI 32-bit memory window (default 512 MiB); it must end at or below 4 GiB.

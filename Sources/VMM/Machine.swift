@@ -144,7 +144,7 @@ public final class Machine: Sendable {
         }
 
         let apicIDs = layout.vcpuAPICIDs
-        try Self.prepareAPICIDs(apicIDs, needsX2APIC: layout.needsX2APIC, kvm: kvm, vm: vm)
+        try Self.prepareAPICIDs(apicIDs, kvm: kvm, vm: vm)
         let extendedDestinationIDs = vm.x2apicAPI.contains(.use32BitIDs)
         let cpuid = try kvm.supportedCPUID()
         vcpus = try apicIDs.enumerated().map { index, apicID in
@@ -383,15 +383,15 @@ public final class Machine: Sendable {
     /// Checks the vCPUs' APIC IDs against what KVM can create, and makes KVM take them: 32-bit
     /// IDs (KVM's x2APIC API) when one is 255 or above, and the first vCPU as the bootstrap
     /// processor when its ID is not 0. Before any vCPU exists.
-    private static func prepareAPICIDs(_ ids: [UInt32], needsX2APIC: Bool, kvm: KVMSystem, vm: KVMVirtualMachine) throws {
+    private static func prepareAPICIDs(_ ids: [UInt32], kvm: KVMSystem, vm: KVMVirtualMachine) throws {
         let limit = kvm.check(.maxVCPUID)
         if limit > 0, let id = ids.first(where: { Int($0) >= limit }) {
             throw VMMError.layout("APIC ID \(id) is beyond what this KVM gives a vCPU (at most \(limit - 1), \(KVMCapability.maxVCPUID))")
         }
-        if needsX2APIC {
+        if let high = ids.first(where: { $0 >= 0xFF }) {  // 255 is xAPIC's broadcast
             let offered = KVMVirtualMachine.X2APICAPI(rawValue: UInt64(max(0, kvm.check(.x2apicAPI))))
             guard offered.contains(.use32BitIDs) else {
-                throw VMMError.layout("APIC ID \(ids.first { $0 >= 0xFF } ?? 0xFF) needs 32-bit APIC IDs, which this KVM lacks (\(KVMCapability.x2apicAPI))")
+                throw VMMError.layout("APIC ID \(high) needs 32-bit APIC IDs, which this KVM lacks (\(KVMCapability.x2apicAPI))")
             }
             try vm.enableX2APICAPI(offered.intersection([.use32BitIDs, .disableBroadcastQuirk]))
         }
