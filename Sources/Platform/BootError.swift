@@ -40,14 +40,29 @@ public enum BootError: Error, Equatable, CustomStringConvertible {
     /// (`PCBootData.minimumRAM`).
     case ramTooSmall(protocolName: String, ramSize: UInt64, minimum: UInt64)
 
+    /// The Linux boot protocol takes one initrd; `count` were given.
+    case tooManyInitrds(protocolName: String, count: Int)
+    /// The bzImage's setup header gives boot protocol `version`, older than `minimum` (2.12,
+    /// the first with a 64-bit entry).
+    case linuxProtocolTooOld(image: String, version: UInt16, minimum: UInt16)
+    /// The bzImage's xloadflags lack XLF_KERNEL_64: it has no 64-bit entry.
+    case linuxNo64BitEntry(image: String)
+    /// The bzImage ends before its kernel: the boot sector and setup code need `need` bytes.
+    case linuxTruncated(image: String, need: Int, have: Int)
+    /// The kernel, loaded at `address`, would need RAM up to `end`, past `ramSize`.
+    case kernelDoesNotFit(protocolName: String, image: String, address: UInt64, end: UInt64, ramSize: UInt64)
+    /// The initrd of `size` bytes does not fit between the kernel's end (`from`) and `below`
+    /// (the end of RAM or the kernel's initrd_addr_max).
+    case initrdDoesNotFit(initrd: String, size: Int, from: UInt64, below: UInt64)
+
     public var description: String {
         switch self {
         case let .unknownProtocol(name):
-            "unknown boot protocol '\(name)' (expected auto, multiboot, pvh or elf64)"
+            "unknown boot protocol '\(name)' (expected auto, multiboot, pvh, linux or elf64)"
         case let .protocolNotInImage(p, image, lacks):
             "\(image): the image does not carry the \(p) boot protocol (\(lacks))"
         case let .noProtocol(image):
-            "\(image): no boot protocol found (no Multiboot header, no PVH note, not an ELF64 x86-64 executable)"
+            "\(image): no boot protocol found (no Multiboot header, no PVH note, no Linux setup header, not an ELF64 x86-64 executable)"
         case let .modulesUnsupported(p, module):
             "the \(p) boot protocol cannot pass modules (initrd \(module))"
         case let .multibootBadChecksum(image, offset, sum):
@@ -68,8 +83,26 @@ public enum BootError: Error, Equatable, CustomStringConvertible {
             "command line of \(length) bytes is too long (at most \(maximum))"
         case let .bootDataDoesNotFit(p, bytes):
             "\(p) boot data of \(bytes) bytes does not fit below 640 KiB"
+        case let .tooManyInitrds(p, count):
+            "the \(p) boot protocol takes one initrd, not \(count)"
+        case let .linuxProtocolTooOld(image, version, minimum):
+            "\(image): Linux boot protocol \(linuxVersion(version)) is too old (at least \(linuxVersion(minimum)), for the 64-bit entry)"
+        case let .linuxNo64BitEntry(image):
+            "\(image): the bzImage has no 64-bit entry (XLF_KERNEL_64 is clear in xloadflags)"
+        case let .linuxTruncated(image, need, have):
+            "\(image): truncated Linux image: its setup code needs \(need) bytes, the file has \(have)"
+        case let .kernelDoesNotFit(p, image, address, end, ram):
+            "\(image): the \(p) kernel at \(hex(address)) needs RAM up to \(hex(end)), RAM is \(byteCount(ram))"
+        case let .initrdDoesNotFit(initrd, size, from, below):
+            "initrd \(initrd) (\(byteCount(UInt64(size)))) does not fit between the kernel's end \(hex(from)) and \(hex(below))"
         case let .ramTooSmall(p, ram, minimum):
             "the \(p) boot protocol needs at least \(byteCount(minimum)) of RAM, not \(byteCount(ram))"
         }
     }
+}
+
+/// A Linux boot protocol version as its documentation writes it: 0x020C is "2.12", 0x0206 "2.06".
+func linuxVersion(_ version: UInt16) -> String {
+    let minor = version & 0xFF
+    return "\(version >> 8).\(minor < 10 ? "0" : "")\(minor)"
 }

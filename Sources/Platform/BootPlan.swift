@@ -32,6 +32,11 @@ public struct BootPlan: Sendable, Equatable {
         /// In 64-bit long mode through the VMM's GDT and identity-mapped page tables (which the
         /// plan writes), at `rip` with these registers and RFLAGS = 0x2, runnable at once.
         case longMode(rip: UInt64, rsp: UInt64, rdi: UInt64, rsi: UInt64)
+        /// At the Linux boot protocol's 64-bit entry: long mode through the GDT of
+        /// `LongMode.GDTLayout.linux` (CS = __BOOT_CS 0x10, the data segments __BOOT_DS 0x18)
+        /// and the identity-mapped page tables (which the plan writes), at `rip` with RSI =
+        /// `bootParams` (the zero page), RSP = `LinuxBootProtocol.stackTop`, interrupts off.
+        case linux64(rip: UInt64, bootParams: UInt64)
         /// In 32-bit protected mode without paging, as the Multiboot and PVH specifications
         /// describe: flat 32-bit code and data segments, a 32-bit TSS in TR, CR0 = PE|ET, CR4 = 0,
         /// EFER = 0, EFLAGS = 0x2 (IF, TF and VM clear), at `eip` with EAX and EBX as given and

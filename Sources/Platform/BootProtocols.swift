@@ -1,8 +1,9 @@
 /// Choosing the boot protocol of an image: as QEMU does, a Multiboot header first, then a PVH
-/// note, then this project's ELF64 protocol. A protocol asked for by name must be in the image.
+/// note, then Linux's own (a bzImage's setup header, or a vmlinux's Linux note), then this
+/// project's ELF64 protocol. A protocol asked for by name must be in the image.
 public enum BootProtocols {
     /// Every protocol, in the order `auto` tries them.
-    public static let all: [any BootProtocol] = [MultibootBootProtocol(), PVHBootProtocol(), ELF64BootProtocol()]
+    public static let all: [any BootProtocol] = [MultibootBootProtocol(), PVHBootProtocol(), LinuxBootProtocol(), ELF64BootProtocol()]
     /// The names `--boot-protocol` accepts.
     public static let names = ["auto"] + all.map(\.name)
 
@@ -23,10 +24,11 @@ public enum BootProtocols {
         }
     }
 
-    private static func lacks(_ name: String) -> String {
+    static func lacks(_ name: String) -> String {
         switch name {
         case "multiboot": "no Multiboot header in the first 8 KiB"
         case "pvh": "no ELF XEN_ELFNOTE_PHYS32_ENTRY note"
+        case "linux": "no bzImage setup header (boot flag 0xAA55 and \"HdrS\" at 0x202) and no ELF note of a vmlinux"
         default: "not an ELF64 x86-64 executable"
         }
     }

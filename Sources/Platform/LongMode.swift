@@ -17,11 +17,30 @@ public enum LongMode {
     /// Selector of the flat data segment in that GDT, loaded into DS, ES, FS, GS and SS.
     public static let dataSelector: UInt16 = 0x10
 
-    /// The GDT and the page tables (identity map of the low 4 GiB with 2 MiB pages), as writes
-    /// of a boot plan.
-    public static func tableWrites() -> [BootPlan.Write] {
-        // GDT: null, 64-bit code (L=1, P, DPL0, execute/read), data (P, read/write, G, D/B).
-        let gdt: [UInt64] = [0, 0x00AF_9A00_0000_FFFF, 0x00CF_9200_0000_FFFF]
+    /// Where the code and data descriptors sit in the GDT at `BootLayout.gdtAddress`.
+    public struct GDTLayout: Sendable, Equatable {
+        /// Selector of the flat 64-bit code segment, loaded into CS.
+        public let codeSelector: UInt16
+        /// Selector of the flat data segment, loaded into DS, ES, FS, GS and SS.
+        public let dataSelector: UInt16
+        /// This project's protocol: code 0x08, data 0x10.
+        public static let own = GDTLayout(codeSelector: LongMode.codeSelector, dataSelector: LongMode.dataSelector)
+        /// The Linux boot protocol's __BOOT_CS (0x10) and __BOOT_DS (0x18).
+        public static let linux = GDTLayout(codeSelector: 0x10, dataSelector: 0x18)
+
+        /// The descriptors, by index: null everywhere but the two segments.
+        var entries: [UInt64] {
+            var gdt = [UInt64](repeating: 0, count: Int(max(codeSelector, dataSelector) / 8) + 1)
+            gdt[Int(codeSelector / 8)] = 0x00AF_9A00_0000_FFFF  // 64-bit code: L=1, P, DPL0, execute/read
+            gdt[Int(dataSelector / 8)] = 0x00CF_9200_0000_FFFF  // data: P, read/write, G, D/B
+            return gdt
+        }
+    }
+
+    /// The GDT (`gdt`'s layout) and the page tables (identity map of the low 4 GiB with 2 MiB
+    /// pages), as writes of a boot plan.
+    public static func tableWrites(gdt layout: GDTLayout = .own) -> [BootPlan.Write] {
+        let gdt = layout.entries
         // PML4 (1 page), PDPT (1 page), 4 page directories, from pml4Address on.
         var tables = [UInt64](repeating: 0, count: 0x6000 / 8)
         let base = BootLayout.pml4Address
@@ -43,14 +62,15 @@ public enum LongMode {
         for write in tableWrites() { try memory.apply(write) }
     }
 
-    /// Puts `vcpu` in 64-bit mode at `rip` with the given registers and RFLAGS = 0x2, and makes
-    /// it runnable. The GDT and page tables of `tableWrites` must be in memory.
-    public static func enter(_ vcpu: KVMVCPU, rip: UInt64, rsp: UInt64, rdi: UInt64, rsi: UInt64) throws {
+    /// Puts `vcpu` in 64-bit mode at `rip` with the given registers and RFLAGS = 0x2 (interrupts
+    /// off), and makes it runnable. The GDT (of layout `gdt`) and page tables of `tableWrites`
+    /// must be in memory.
+    public static func enter(_ vcpu: KVMVCPU, rip: UInt64, rsp: UInt64, rdi: UInt64, rsi: UInt64, gdt: GDTLayout = .own) throws {
         var sregs = try vcpu.specialRegisters()
-        sregs.cs = .flat(selector: codeSelector, type: 0xB, defaultSize32: false, longMode: true)
-        let data = SegmentRegister.flat(selector: dataSelector, type: 0x3, defaultSize32: true, longMode: false)
+        sregs.cs = .flat(selector: gdt.codeSelector, type: 0xB, defaultSize32: false, longMode: true)
+        let data = SegmentRegister.flat(selector: gdt.dataSelector, type: 0x3, defaultSize32: true, longMode: false)
         sregs.ds = data; sregs.es = data; sregs.fs = data; sregs.gs = data; sregs.ss = data
-        sregs.gdt = DescriptorTableRegister(base: BootLayout.gdtAddress, limit: 3 * 8 - 1)
+        sregs.gdt = DescriptorTableRegister(base: BootLayout.gdtAddress, limit: UInt16(gdt.entries.count * 8 - 1))
         sregs.cr3 = BootLayout.pml4Address
         sregs.cr4 = cr4PAE
         sregs.cr0 = cr0PE | cr0MP | cr0ET | cr0NE | cr0WP | cr0PG

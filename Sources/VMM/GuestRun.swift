@@ -8,7 +8,7 @@ extension Machine {
     ///
     /// The boot protocol is the one `protocolName` names, or the image's own (`BootProtocols`);
     /// `initrds` are files handed to the kernel as its modules. With `choosingMachine`, the
-    /// protocol picks the machine too: pc for Multiboot and PVH kernels, ours for ELF64 guests.
+    /// protocol picks the machine too: pc for Multiboot, PVH and Linux kernels, ours for ELF64 guests.
     public static func runGuest(at path: String, configuration: MachineConfiguration, timeout: Double,
                                 protocolName: String? = nil, initrds: [String] = [],
                                 choosingMachine: Bool = false) throws -> (Machine, RunOutcome) {

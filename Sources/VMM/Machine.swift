@@ -238,7 +238,7 @@ public final class Machine: Sendable {
     }
 
     /// Loads `kernel` by a boot protocol: the one `protocolName` names, or (nil or "auto") the
-    /// first that recognises the image, in the order Multiboot, PVH, ELF64 (`BootProtocols`).
+    /// first that recognises the image, in the order Multiboot, PVH, Linux, ELF64 (`BootProtocols`).
     /// `modules` are handed to the kernel as its module list (initrds). Returns the protocol's
     /// name. Throws `BootError` for a protocol the image lacks, and the protocol's errors for a
     /// bad image; `VMMError.machinePhase` once the machine is running or has run.
@@ -251,7 +251,7 @@ public final class Machine: Sendable {
         let tables = configuration.machine == .pc && chosen.name != "elf64" ? PCMachine.acpiTables(for: layout) : nil
         request.rsdpAddress = tables?.rsdpAddress
         var plan = try chosen.plan(request)
-        if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write] }
+        if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write, PCMachine.mpTable(for: layout).write] }
         try load(plan)
         boot.withLock { $0.deviceTree = blob }
         return chosen.name
@@ -329,6 +329,8 @@ public final class Machine: Sendable {
                 switch start {
                 case let .longMode(rip, rsp, rdi, rsi): try LongMode.enter(vcpu, rip: rip, rsp: rsp, rdi: rdi, rsi: rsi)
                 case let .protectedMode(eip, eax, ebx): try ProtectedMode.enter(vcpu, eip: eip, eax: eax, ebx: ebx)
+                case let .linux64(rip, bootParams):
+                    try LongMode.enter(vcpu, rip: rip, rsp: LinuxBootProtocol.stackTop, rdi: 0, rsi: bootParams, gdt: .linux)
                 case .waitForSIPI: break  // as after reset: the in-kernel LAPIC waits for INIT/SIPI
                 }
             }

@@ -17,7 +17,7 @@ public enum MachineKind: String, Sendable, CaseIterable {
 }
 
 extension MachineKind {
-    /// The machine an image's protocol is written for: pc for Multiboot and PVH kernels, ours
+    /// The machine an image's protocol is written for: pc for Multiboot, PVH and Linux kernels, ours
     /// for this project's ELF64 guests.
     public static func `default`(for bootProtocol: any BootProtocol) -> MachineKind {
         bootProtocol.name == "elf64" ? .vmm : .pc
@@ -82,6 +82,8 @@ enum PCMachine {
             }
             try testdev.register(portBus: machine.portBus, mmioBus: machine.mmioBus)
         }
+        let keyboard = KeyboardController { powerOff("reset by the keyboard controller (0xFE to port 0x64)") }
+        try machine.portBus.register(keyboard, name: "i8042", base: 0x60, size: KeyboardController.portCount)
         let clock = RealTimeClock { high in irq(8, high) }
         try machine.portBus.register(clock, name: "RTC/CMOS", base: 0x70, size: RealTimeClock.portCount)
         let pm = ACPIPowerManagement { type in
@@ -103,5 +105,10 @@ enum PCMachine {
     /// The ACPI tables of a pc machine with `layout`.
     static func acpiTables(for layout: MachineLayout) -> ACPITables {
         ACPITables(ACPITables.Machine(apicIDs: layout.vcpuAPICIDs))
+    }
+
+    /// The MP tables of a pc machine with `layout`, for kernels without ACPI.
+    static func mpTable(for layout: MachineLayout) -> MPTable {
+        MPTable(apicIDs: layout.vcpuAPICIDs)
     }
 }

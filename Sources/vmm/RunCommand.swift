@@ -8,21 +8,24 @@ struct RunCommand: ParsableCommand {
         abstract: "Boot a guest or a kernel and exit with its status.",
         discussion: """
             The boot protocol comes from the image, tried in this order: a Multiboot header in the \
-            first 8 KiB, a PVH entry note, then this project's ELF64 protocol, whose guests start in \
-            64-bit long mode on every vCPU (README: "Boot protocols"). --boot-protocol insists on \
-            one. --cmdline reaches the kernel by its protocol's own means; each --initrd becomes a \
-            module.
+            first 8 KiB, a PVH entry note, Linux's own (a bzImage's setup header, or a vmlinux's \
+            Linux note), then this project's ELF64 protocol, whose guests start in 64-bit long mode \
+            on every vCPU (README: "Boot protocols"). --boot-protocol insists on one. --cmdline \
+            reaches the kernel by its protocol's own means; each --initrd becomes a module (Linux \
+            takes one initrd).
 
             Exit status: a guest ends the run by writing a value V to port 0xF4. V = 0 passes \
             (status 0); any other V fails with status (V << 1 | 1) & 0xFF, as with QEMU's \
             isa-debug-exit. A timeout exits with 124, a vCPU that stops on an exit it cannot go on \
             from (an emulation failure, say) with 126, a host-side error with 2, and a guest that \
-            powers the pc machine off (ACPI S5) with 4.
+            powers the pc machine off (ACPI S5) or resets it (the keyboard controller's 0xFE, \
+            Linux's reboot=k) with 4.
 
             Examples:
               vmm run                                  (the built-in hello guest)
               vmm run .build/guests/smp.elf --vcpus 4
               vmm run kernel.elf --cmdline "console=ttyS0" --initrd initrd.img
+              vmm run vmlinux --memory 128 --cmdline "console=ttyS0 reboot=k" --initrd initramfs.cpio
               vmm run guest.elf --dump-dtb machine.dtb && dtc -I dtb -O dts machine.dtb
             """
     )
@@ -32,13 +35,13 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var machine: MachineOptions
 
-    @Option(name: .long, help: "auto (the image's own), multiboot, pvh or elf64.")
+    @Option(name: .long, help: "auto (the image's own), multiboot, pvh, linux or elf64.")
     var bootProtocol: String = RunRequest.defaults.bootProtocol
 
-    @Option(name: .long, help: "A file handed to the kernel as a module (Multiboot, PVH); repeatable, in order.")
+    @Option(name: .long, help: "A file handed to the kernel as a module (Multiboot, PVH; repeatable, in order) or as its initrd (Linux, one).")
     var initrd: [String] = []
 
-    @Option(name: .customLong("machine"), help: "auto (pc for Multiboot and PVH kernels, vmm for ELF64 guests), vmm or pc.")
+    @Option(name: .customLong("machine"), help: "auto (pc for Multiboot, PVH and Linux kernels, vmm for ELF64 guests), vmm or pc.")
     var machineKind: String = RunRequest.defaults.machineKind
 
     @Option(name: .long, help: "Write the machine's device tree blob to FILE and exit without running (read it with: dtc -I dtb -O dts FILE).")

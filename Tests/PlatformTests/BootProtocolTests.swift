@@ -292,9 +292,9 @@ func bootError(_ body: () throws -> Any) -> String {
         #expect(bootError { try BootProtocols.choose(for: pvhOnly.bytes(), name: "g", requested: "elf64") }
             == "g: the image does not carry the elf64 boot protocol (not an ELF64 x86-64 executable)")
         #expect(bootError { try BootProtocols.choose(for: [1, 2, 3], name: "x") }
-            == "x: no boot protocol found (no Multiboot header, no PVH note, not an ELF64 x86-64 executable)")
-        #expect(bootError { try BootProtocols.choose(for: [], name: "x", requested: "linux") }
-            == "unknown boot protocol 'linux' (expected auto, multiboot, pvh or elf64)")
+            == "x: no boot protocol found (no Multiboot header, no PVH note, no Linux setup header, not an ELF64 x86-64 executable)")
+        #expect(bootError { try BootProtocols.choose(for: [], name: "x", requested: "bsd") }
+            == "unknown boot protocol 'bsd' (expected auto, multiboot, pvh, linux or elf64)")
     }
 
     /// Random corruptions of good Multiboot, a.out-kludge and PVH images: every protocol either

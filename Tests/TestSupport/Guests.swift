@@ -55,3 +55,18 @@ public func runProcessSeparately(_ path: String, _ arguments: [String], environm
     return (process.terminationStatus, String(decoding: data, as: UTF8.self), errors)
 }
 
+
+/// The Linux test guest (Scripts/build-linux-guest.sh, cached by content hash, so only a first
+/// run builds), built once per test process: its folder (vmlinux, bzImage, initramfs.cpio), or
+/// nil and the script's output when it could not be built.
+public let linuxGuest: (directory: String?, output: String) = {
+    let result = runProcessSeparately(projectRoot + "/Scripts/build-linux-guest.sh", [], timeout: 1800)
+    let directory = result.output.split(separator: "\n").last.map(String.init)
+    return (result.status == 0 ? directory : nil, result.output + result.errors)
+}()
+
+/// The kernel command line the Linux test guest boots with (Guests/linux/cmdline).
+public let linuxCommandLine: String = {
+    let text = (try? String(contentsOfFile: projectRoot + "/Guests/linux/cmdline", encoding: .utf8)) ?? ""
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+}()

@@ -60,7 +60,7 @@ import TestSupport
         (["run", "/nonexistent.elf"], "vmm: error: cannot read guest /nonexistent.elf: no such file"),
         (["run", "/"], "vmm: error: cannot read guest /: not a regular file"),
         (["run", "--initrd", "/nonexistent.img"], "vmm: error: cannot read initrd /nonexistent.img: no such file"),
-        (["run", projectRoot + "/Package.swift"], "Package.swift: no boot protocol found (no Multiboot header, no PVH note, not an ELF64 x86-64 executable)"),
+        (["run", projectRoot + "/Package.swift"], "Package.swift: no boot protocol found (no Multiboot header, no PVH note, no Linux setup header, not an ELF64 x86-64 executable)"),
         (["run", "--memory", "1"], "vmm: error: memory size 1 MiB is too small: the machine needs at least 2 MiB"),
         (["run", "--vcpus", "99"], "vmm: error: vCPU count 99 is out of range: 1…16"),
         (["run", "--apic-ids", "0,4294967295"], "vmm: error: bad machine layout: APIC ID 4294967295 is beyond what this KVM gives a vCPU"),
