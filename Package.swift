@@ -18,6 +18,10 @@ let package = Package(
         .library(name: "DeviceTree", targets: ["DeviceTree"]),
         .library(name: "Platform", targets: ["Platform"]),
         .library(name: "MachineDevices", targets: ["MachineDevices"]),
+        .library(name: "Virtio", targets: ["Virtio"]),
+        .library(name: "VirtioPCI", targets: ["VirtioPCI"]),
+        .library(name: "VirtioEntropy", targets: ["VirtioEntropy"]),
+        .library(name: "VirtioBlock", targets: ["VirtioBlock"]),
         .library(name: "VMM", targets: ["VMM"]),
         .library(name: "GuestSuite", targets: ["GuestSuite"]),
         .executable(name: "vmm", targets: ["vmm"]),
@@ -63,8 +67,16 @@ let package = Package(
         .target(name: "Platform", dependencies: ["KVM", "Memory", "DeviceTree", "TextFormat"]),
         // The devices a machine offers: console, exit port, probe, the MSI-X test device.
         .target(name: "MachineDevices", dependencies: ["Devices", "KVM", "PCI", "Interrupts", "MSIX", "KVMMSIX", "Threads"]),
+        // Virtqueues (split rings, descriptor chains) and the device protocol, transport-free.
+        .target(name: "Virtio", dependencies: ["CKVM", "Memory", "TextFormat"]),
+        // The modern virtio-pci transport on the MSI-X PCI function.
+        .target(name: "VirtioPCI", dependencies: ["Virtio", "PCI", "KVMMSIX", "KVM", "Interrupts", "Memory", "Threads"]),
+        // One module per virtio device.
+        .target(name: "VirtioEntropy", dependencies: ["CKVM", "Virtio", "Memory"]),
+        .target(name: "VirtioBlock", dependencies: ["Virtio", "Memory"]),
         // Machine assembly and the vCPU loop.
         .target(name: "VMM", dependencies: ["KVM", "Memory", "Devices", "PCI", "Interrupts", "MSIX", "KVMMSIX", "MachineDevices", "Threads", "Platform", "TextFormat",
+                                            "Virtio", "VirtioPCI", "VirtioEntropy", "VirtioBlock",
                                             .product(name: "Logging", package: "swift-log"),
                                             .product(name: "SystemPackage", package: "swift-system")]),
         // The guest conformance suite: manifest, runner, reports.
@@ -79,7 +91,8 @@ let package = Package(
         .executableTarget(name: "vmm-bench", dependencies: ["VMM", "MachineDevices"]),
         // QEMU's command line (the part kvm-unit-tests uses) mapped onto a vmm pc machine.
         .target(name: "QEMUFrontEnd", dependencies: ["VMM", "Platform", "KVM", "TextFormat"]),
-        .target(name: "FuzzTargets", dependencies: ["Platform", "PCI", "Devices", "MachineDevices", "MSIX", "MSIXReplay", "DeviceTree", "Threads"]),
+        .target(name: "FuzzTargets", dependencies: ["Platform", "PCI", "Devices", "MachineDevices", "MSIX", "MSIXReplay", "DeviceTree", "Threads",
+                                                    "Memory", "Virtio", "VirtioBlock", "VirtioEntropy"]),
         .executableTarget(name: "vmm-qemu", dependencies: ["QEMUFrontEnd", "VMM", "Platform", "KVM"]),
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
@@ -94,6 +107,7 @@ let package = Package(
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
         .testTarget(name: "MachineDevicesTests", dependencies: ["MachineDevices"]),
+        .testTarget(name: "VirtioTests", dependencies: ["TestSupport", "Virtio", "VirtioBlock", "VirtioEntropy", "Memory"]),
         // Run alone under the thread sanitizer by Scripts/tsan.sh.
         .testTarget(name: "ConcurrencyTests", dependencies: ["TestSupport", "VMM", "Platform"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport", "MSIX"]),

@@ -8,7 +8,7 @@ import PackageDescription
 /// libFuzzer provides main(): the targets are libraries in all but name.
 let library: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
 let names = ["fuzz-boot-loaders", "fuzz-pci-config", "fuzz-pc-devices", "fuzz-trace-replay", "fuzz-msix", "fuzz-acpi-tables",
-             "fuzz-device-tree"]
+             "fuzz-device-tree", "fuzz-virtio-queues"]
 
 let package = Package(
     name: "SwiftVMMFuzz",

@@ -115,6 +115,7 @@ dir /bin 0755 0 0
 dir /dev 0755 0 0
 dir /proc 0755 0 0
 dir /sys 0755 0 0
+dir /tmp 1777 0 0
 nod /dev/console 0600 0 0 c 5 1
 file /bin/busybox $work/pkg/bin/busybox 0755 0 0
 slink /bin/sh /bin/busybox 0777 0 0

@@ -19,6 +19,7 @@ public struct FuzzTarget: Sendable {
         FuzzTarget(name: "fuzz-msix", run: msix),
         FuzzTarget(name: "fuzz-acpi-tables", run: acpiTables),
         FuzzTarget(name: "fuzz-device-tree", run: deviceTree),
+        FuzzTarget(name: "fuzz-virtio-queues", run: virtioQueues),
     ]
 
     /// The target called `name`.

@@ -43,7 +43,7 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         case shared(MSIXLayout)
     }
 
-    /// Doorbells: 4-byte registers in a BAR of the device, each caught by a KVM ioeventfd (no
+    /// Doorbells: registers in a BAR of the device (4 bytes wide by default), each caught by a KVM ioeventfd (no
     /// vCPU exit) and handed to `ring` on a backend thread of the function's own.
     ///
     /// A doorbell's ioeventfd is registered the first time the guest rings it (the owner serves
@@ -61,15 +61,21 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
         public var stride: UInt64
         /// Number of doorbells, indices `0 ..< count`; with 0 the function starts no backend thread.
         public var count: Int
+        /// Bytes of the guest's write that rings a doorbell (KVM matches an ioeventfd only to
+        /// writes of its length): 4 by default, 2 for virtio-pci's 16-bit queue notifications.
+        public var width: UInt32
         /// Called on the backend thread with the doorbell's index and how often it rang.
         public var ring: @Sendable (_ index: Int, _ count: UInt64) -> Void
 
-        /// Doorbells `0 ..< count` at `offset + stride · i` in BAR `bar`, handed to `ring`.
-        public init(bar: Int, offset: UInt64, stride: UInt64 = 4, count: Int, ring: @escaping @Sendable (Int, UInt64) -> Void) {
+        /// Doorbells `0 ..< count` at `offset + stride · i` in BAR `bar`, rung by writes of
+        /// `width` bytes, handed to `ring`.
+        public init(bar: Int, offset: UInt64, stride: UInt64 = 4, count: Int, width: UInt32 = 4,
+                    ring: @escaping @Sendable (Int, UInt64) -> Void) {
             self.bar = bar
             self.offset = offset
             self.stride = stride
             self.count = count
+            self.width = width
             self.ring = ring
         }
     }
@@ -200,7 +206,7 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
             if let old = state.base {
                 for i in 0..<state.registered.count where state.registered[i] {
                     guard let fd = try? backend.doorbell(i) else { continue }
-                    try? vm.attachIOEventFD(fd, address: old + spec.offset + spec.stride * UInt64(i), length: 4, deassign: true)
+                    try? vm.attachIOEventFD(fd, address: old + spec.offset + spec.stride * UInt64(i), length: spec.width, deassign: true)
                 }
             }
             state.base = address
@@ -236,7 +242,7 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     private func register(_ index: Int, at base: UInt64, spec: Doorbells, backend: DoorbellBackend) -> Bool {
         do {
             guard let fd = try backend.doorbell(index) else { return false }
-            try vm.attachIOEventFD(fd, address: base + spec.offset + spec.stride * UInt64(index), length: 4)
+            try vm.attachIOEventFD(fd, address: base + spec.offset + spec.stride * UInt64(index), length: spec.width)
             return true
         } catch {
             log("\(name): doorbell \(index) is served by exits: \(error)")
@@ -310,6 +316,12 @@ public final class MSIXFunction: PCICapabilityHandler, Sendable {
     /// of range.
     @discardableResult
     public func unuse(vector: Int) -> Bool { device.withLock { $0.unuse(vector: vector) } }
+
+    /// `vector`'s use count (0 for a vector out of range).
+    public func useCount(vector: Int) -> UInt32 { device.withLock { $0.useCount(vector: vector) } }
+
+    /// Vectors whose use count is above 0.
+    public var vectorsInUse: Int { device.withLock { d in (0..<d.layout.vectorCount).filter { d.useCount(vector: $0) > 0 }.count } }
 
     /// The MSI-X state (table, PBA, Message Control), for saving a device.
     public func snapshot() -> MSIXSnapshot { device.withLock { $0.snapshot() } }

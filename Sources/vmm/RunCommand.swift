@@ -47,11 +47,18 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Write the machine's device tree blob to FILE and exit without running (read it with: dtc -I dtb -O dts FILE).")
     var dumpDtb: String?
 
+    @Option(name: .long, help: "A raw disk image as a virtio-blk device (FILE or FILE,readonly); repeatable, one device each.")
+    var disk: [String] = []
+
+    @Flag(name: .customLong("virtio-rng"), help: "Add a virtio-rng device fed by the host's getrandom.")
+    var virtioRNG = false
+
     @Flag(name: .long, help: "Print exit counts and the run's duration on standard error: exits_io=N exits_mmio=N ns=T.")
     var stats = false
 
     func validate() throws {
         try request.validateRun()
+        for spec in disk { _ = try RunRequest.parseDisk(spec) }
     }
 
     /// What was asked for, as the fast path would have read it.
@@ -63,6 +70,8 @@ struct RunCommand: ParsableCommand {
         request.machineKind = machineKind
         request.dumpDtb = dumpDtb
         request.stats = stats
+        request.disks = disk
+        request.virtioRNG = virtioRNG
         return request
     }
 

@@ -30,6 +30,9 @@ struct RunRequest: Equatable {
     var stats = false
     var routeCommits = RouteCommits.coalesced
     var apicIDs: [UInt32]?
+    /// `--disk FILE[,readonly]`, as given.
+    var disks: [String] = []
+    var virtioRNG = false
 
     /// The options' defaults.
     static let defaults = RunRequest()
@@ -78,6 +81,12 @@ struct RunRequest: Equatable {
         configuration.testDevices = testDevices
         configuration.routeCommits = routeCommits.policy
         if let kind = MachineKind(rawValue: machineKind) { configuration.machine = kind }
+        if virtioRNG { configuration.devices.append(VirtioComponent.entropy()) }
+        for (index, spec) in disks.enumerated() {
+            // Checked by validation; a spec that gets here unchecked is skipped rather than trapped.
+            guard let (path, readOnly) = try? Self.parseDisk(spec) else { continue }
+            configuration.devices.append(VirtioComponent.disk(path: path, readOnly: readOnly, name: "virtio-blk\(index)"))
+        }
         return configuration
     }
 
@@ -114,6 +123,16 @@ struct RunRequest: Equatable {
     }
 
     // MARK: Values, as both parsers read them
+
+    /// Parses `--disk`: FILE, or FILE,readonly.
+    static func parseDisk(_ text: String) throws -> (path: String, readOnly: Bool) {
+        if text.hasSuffix(",readonly") { return (String(text.dropLast(",readonly".count)), true) }
+        guard !text.isEmpty else { throw ValidationError("--disk needs a file: FILE or FILE,readonly") }
+        if let comma = text.lastIndex(of: ","), !text[text.index(after: comma)...].contains("/") {
+            throw ValidationError("--disk \(text): unknown option '\(text[text.index(after: comma)...])' (only readonly)")
+        }
+        return (text, false)
+    }
 
     /// Parses "0x1000", "4096".
     static func parseAddress(_ text: String, option: String) throws -> UInt64 {

@@ -4,6 +4,7 @@
 #define CKVM_H
 
 #include <linux/kvm.h>
+#include <sys/random.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -187,5 +188,15 @@ static inline void ckvm_pit_set_channel0(struct kvm_pit_state2 *state, uint32_t 
 }
 static inline uint32_t ckvm_pit_channel0_count(const struct kvm_pit_state2 *state) { return state->channels[0].count; }
 static inline uint8_t ckvm_pit_channel0_mode(const struct kvm_pit_state2 *state) { return state->channels[0].mode; }
+
+/// Shared-memory rings (virtio): a 16-bit index the other side publishes is read with acquire
+/// order, one this side publishes is written with release order, and a full fence orders a
+/// store before a later load (event suppression).
+static inline uint16_t ckvm_load_acquire_u16(const void *p) { return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE); }
+static inline void ckvm_store_release_u16(void *p, uint16_t v) { __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE); }
+static inline void ckvm_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/// `getrandom(2)` with no flags (Glibc's module map does not carry <sys/random.h>).
+static inline long ckvm_getrandom(void *buffer, size_t count) { return (long)getrandom(buffer, count, 0); }
 
 #endif
