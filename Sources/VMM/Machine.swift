@@ -244,17 +244,10 @@ public final class Machine: Sendable {
     /// bad image; `VMMError.machinePhase` once the machine is running or has run.
     @discardableResult
     public func load(kernel: [UInt8], name: String, protocolName: String? = nil, modules: [BootModule] = []) throws -> String {
-        let chosen = try BootProtocols.choose(for: kernel, name: name, requested: protocolName)
-        let blob = try configuration.deviceTree()
-        var request = BootRequest(image: kernel, name: name, layout: layout, modules: modules, deviceTree: blob)
-        // A pc machine describes itself to PC kernels in ACPI tables (our ELF64 guests read the tree).
-        let tables = configuration.machine == .pc && chosen.name != "elf64" ? PCMachine.acpiTables(for: layout) : nil
-        request.rsdpAddress = tables?.rsdpAddress
-        var plan = try chosen.plan(request)
-        if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write, PCMachine.mpTable(for: layout).write] }
+        let (plan, blob) = try configuration.bootPlan(kernel: kernel, name: name, protocolName: protocolName, modules: modules)
         try load(plan)
         boot.withLock { $0.deviceTree = blob }
-        return chosen.name
+        return plan.protocolName
     }
 
     /// Applies a boot plan (any protocol's): its writes go into RAM, and `run` starts each vCPU

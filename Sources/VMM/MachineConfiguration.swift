@@ -80,6 +80,23 @@ public struct MachineConfiguration: Sendable {
         return try makeDeviceTree(for: layout, reserved: [(0, BootLayout.guestLoadBase)])
     }
 
+    /// The boot plan a machine of this configuration makes for `kernel` (what `Machine.load`
+    /// applies), and the device tree it describes itself with: the protocol `protocolName` names
+    /// (nil or "auto": the first that recognises the image), and on the pc machine the firmware
+    /// tables PC kernels read (ACPI, MP) and the real-mode IVT.
+    public func bootPlan(kernel: [UInt8], name: String, protocolName: String? = nil,
+                         modules: [BootModule] = []) throws -> (plan: BootPlan, deviceTree: [UInt8]) {
+        let chosen = try BootProtocols.choose(for: kernel, name: name, requested: protocolName)
+        let blob = try deviceTree()
+        var request = BootRequest(image: kernel, name: name, layout: layout, modules: modules, deviceTree: blob)
+        // A pc machine describes itself to PC kernels in ACPI tables (our ELF64 guests read the tree).
+        let tables = machine == .pc && chosen.name != "elf64" ? PCMachine.acpiTables(for: layout) : nil
+        request.rsdpAddress = tables?.rsdpAddress
+        var plan = try chosen.plan(request)
+        if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write, PCMachine.mpTable(for: layout).write] }
+        return (plan, blob)
+    }
+
     /// Checks the layout's values; throws naming the first bad one.
     public func validate() throws(VMMError) {
         let ram = layout.ramSize

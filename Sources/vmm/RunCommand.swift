@@ -47,6 +47,9 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Write the machine's device tree blob to FILE and exit without running (read it with: dtc -I dtb -O dts FILE).")
     var dumpDtb: String?
 
+    @Option(name: .long, help: "Write the boot plan for the image (what goes into RAM, where the first vCPU starts) to FILE and exit without running; Scripts/bench/linux-loop.c boots it.")
+    var dumpBoot: String?
+
     @Option(name: .long, help: "A raw disk image as a virtio-blk device (FILE or FILE,readonly); repeatable, one device each.")
     var disk: [String] = []
 
@@ -71,6 +74,7 @@ struct RunCommand: ParsableCommand {
         request.dumpDtb = dumpDtb
         request.stats = stats
         request.disks = disk
+        request.dumpBoot = dumpBoot
         request.virtioRNG = virtioRNG
         return request
     }

@@ -27,6 +27,7 @@ struct RunRequest: Equatable {
     var initrd: [String] = []
     var machineKind = "auto"
     var dumpDtb: String?
+    var dumpBoot: String?
     var stats = false
     var routeCommits = RouteCommits.coalesced
     var apicIDs: [UInt32]?
@@ -108,6 +109,18 @@ struct RunRequest: Equatable {
             path = builtIn
         } else {
             fail("the built-in hello guest is not built; run Scripts/build-guests.sh (searched \(BuiltInGuests.searchDirectories().first ?? "nothing"))")
+        }
+        if let dumpBoot {
+            do {
+                let files = try GuestFiles(path: path, configuration: configuration(), protocolName: bootProtocol,
+                                           initrds: initrd, choosingMachine: machineKind == "auto")
+                let (plan, _) = try files.configuration.bootPlan(kernel: files.kernel, name: path, protocolName: bootProtocol,
+                                                                 modules: files.modules)
+                try HostFile.write(plan.image(ramSize: files.configuration.layout.ramSize), to: dumpBoot)
+            } catch {
+                fail("\(error)")
+            }
+            return
         }
         let outcome: RunOutcome
         do {

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import GuestSuite
 import VMM
+import Platform
 
 /// `--dump-dtb` writes the blob guests get; `dtc` reads it back; guests find a moved machine
 /// through it.
@@ -33,6 +34,24 @@ import VMM
             #expect(dts.contains(line), "\(line) in:\n\(dts)")
         }
         #expect(dts.contains("/memreserve/"), "the VMM's reserved memory is in the reservation block")
+    }
+
+    /// `--dump-boot` writes the plan `vmm run` would apply (BootImage.swift's format), without KVM.
+    @Test func aBootDumpHoldsThePlanOfTheImageOnItsMachine() throws {
+        let path = NSTemporaryDirectory() + "vmm-dump-\(UUID().uuidString).boot"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let dump = runProcess(vmmExecutable, ["run", guest("hello"), "--dump-boot", path, "--memory", "64",
+                                              "--kvm-device", "/dev/no-kvm-needed"])
+        #expect(dump.status == 0, "\(dump.output)")
+        let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        try #require(b.count > 56)
+        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
+        #expect(Array(b[0..<8]) == Array("VMMBOOT1".utf8))
+        #expect(u64(8) == 64 << 20, "RAM size")
+        #expect(u64(16) & 0xFFFF_FFFF == 1, "our ELF64 guest starts in long mode")
+        #expect(u64(24) >= BootLayout.guestLoadBase, "its entry point lies in the guest's load area: \(u64(24))")
+        let refused = runProcess(vmmExecutable, ["run", guest("hello"), "--dump-boot", "/nonexistent-dir/x.boot"])
+        #expect(refused.status == 2 && refused.output.contains("cannot write /nonexistent-dir/x.boot"), "\(refused.output)")
     }
 
     @Test func aDumpOfABadLayoutIsRefusedWithOneLine() {
