@@ -166,37 +166,53 @@ public final class VirtioPCIFunction: PCIDeviceModel {
 
     // MARK: Common configuration
 
+    /// The common configuration's fields that read back, by offset and width (virtio 1.2 §4.1.4.3).
+    private static let commonFields: [(start: UInt64, width: UInt64)] = [
+        (CommonConfig.deviceFeatureSelect, 4), (CommonConfig.deviceFeature, 4),
+        (CommonConfig.driverFeatureSelect, 4), (CommonConfig.driverFeature, 4),
+        (CommonConfig.configMSIXVector, 2), (CommonConfig.numQueues, 2),
+        (CommonConfig.deviceStatus, 1), (CommonConfig.configGeneration, 1),
+        (CommonConfig.queueSelect, 2), (CommonConfig.queueSize, 2), (CommonConfig.queueMSIXVector, 2),
+        (CommonConfig.queueEnable, 2), (CommonConfig.queueNotifyOff, 2),
+        (CommonConfig.queueDesc, 8), (CommonConfig.queueDriver, 8), (CommonConfig.queueDevice, 8),
+    ]
+
+    /// An access reads the bytes of every field it covers (nothing allocated: this is an exit's path).
     private func commonRead(_ s: State, offset: UInt64, size: Int) -> UInt64 {
-        let q = Int(s.queueSelect) < s.queues.count ? s.queues[Int(s.queueSelect)] : nil
-        func word(_ value: UInt64, select: UInt32) -> UInt64 { select < 2 ? (value >> (32 * UInt64(select))) & 0xFFFF_FFFF : 0 }
-        // Each field, by offset and width; an access reads the bytes it covers.
-        let fields: [(UInt64, Int, UInt64)] = [
-            (CommonConfig.deviceFeatureSelect, 4, UInt64(s.deviceFeatureSelect)),
-            (CommonConfig.deviceFeature, 4, word(offeredFeatures, select: s.deviceFeatureSelect)),
-            (CommonConfig.driverFeatureSelect, 4, UInt64(s.driverFeatureSelect)),
-            (CommonConfig.driverFeature, 4, word(s.driverFeatures, select: s.driverFeatureSelect)),
-            (CommonConfig.configMSIXVector, 2, UInt64(s.configVector)),
-            (CommonConfig.numQueues, 2, UInt64(s.queues.count)),
-            (CommonConfig.deviceStatus, 1, UInt64(s.status)),
-            (CommonConfig.configGeneration, 1, UInt64(s.generation)),
-            (CommonConfig.queueSelect, 2, UInt64(s.queueSelect)),
-            (CommonConfig.queueSize, 2, UInt64(q?.size ?? 0)),
-            (CommonConfig.queueMSIXVector, 2, UInt64(q?.vector ?? VirtioPCILayout.noVector)),
-            (CommonConfig.queueEnable, 2, q?.enabled == true ? 1 : 0),
-            (CommonConfig.queueNotifyOff, 2, q == nil ? 0 : UInt64(s.queueSelect)),
-            (CommonConfig.queueDesc, 8, q?.descriptorTable ?? 0),
-            (CommonConfig.queueDriver, 8, q?.driverArea ?? 0),
-            (CommonConfig.queueDevice, 8, q?.deviceArea ?? 0),
-        ]
+        let end = offset + UInt64(size)
         var value: UInt64 = 0
-        for (start, width, field) in fields {
-            for byte in 0..<width {
-                let at = start + UInt64(byte)
-                guard at >= offset, at < offset + UInt64(size) else { continue }
-                value |= ((field >> (8 * UInt64(byte))) & 0xFF) << (8 * (at - offset))
+        for (start, width) in Self.commonFields where start < end && start + width > offset {
+            let field = commonValue(s, at: start)
+            for at in max(start, offset)..<min(start + width, end) {
+                value |= ((field >> (8 * (at - start))) & 0xFF) << (8 * (at - offset))
             }
         }
         return value
+    }
+
+    /// The value of the common-configuration field at `start`.
+    private func commonValue(_ s: State, at start: UInt64) -> UInt64 {
+        let q = Int(s.queueSelect) < s.queues.count ? s.queues[Int(s.queueSelect)] : nil
+        func word(_ value: UInt64, select: UInt32) -> UInt64 { select < 2 ? (value >> (32 * UInt64(select))) & 0xFFFF_FFFF : 0 }
+        switch start {
+        case CommonConfig.deviceFeatureSelect: return UInt64(s.deviceFeatureSelect)
+        case CommonConfig.deviceFeature: return word(offeredFeatures, select: s.deviceFeatureSelect)
+        case CommonConfig.driverFeatureSelect: return UInt64(s.driverFeatureSelect)
+        case CommonConfig.driverFeature: return word(s.driverFeatures, select: s.driverFeatureSelect)
+        case CommonConfig.configMSIXVector: return UInt64(s.configVector)
+        case CommonConfig.numQueues: return UInt64(s.queues.count)
+        case CommonConfig.deviceStatus: return UInt64(s.status)
+        case CommonConfig.configGeneration: return UInt64(s.generation)
+        case CommonConfig.queueSelect: return UInt64(s.queueSelect)
+        case CommonConfig.queueSize: return UInt64(q?.size ?? 0)
+        case CommonConfig.queueMSIXVector: return UInt64(q?.vector ?? VirtioPCILayout.noVector)
+        case CommonConfig.queueEnable: return q?.enabled == true ? 1 : 0
+        case CommonConfig.queueNotifyOff: return q == nil ? 0 : UInt64(s.queueSelect)
+        case CommonConfig.queueDesc: return q?.descriptorTable ?? 0
+        case CommonConfig.queueDriver: return q?.driverArea ?? 0
+        case CommonConfig.queueDevice: return q?.deviceArea ?? 0
+        default: return 0
+        }
     }
 
     /// What a register write asks to raise afterwards (outside the lock).
