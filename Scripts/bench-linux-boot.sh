@@ -41,6 +41,10 @@ for ((i = 1; i <= rounds; i++)); do
   c=$(to_init .build/bench/linux-loop "$boot")
   s=$(to_init "$vmm" run "${args[@]}")
   echo "round $i: C $c s, vmm $s s" >&2
+  if [ "$c" = none ] || [ "$s" = none ]; then
+    echo "bench-linux-boot: round $i did not reach /init (\"vmm-linux: init\" never printed)" >&2
+    exit 1
+  fi
   c_times+=("$c"); s_times+=("$s")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }

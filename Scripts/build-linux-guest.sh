@@ -10,7 +10,7 @@
 # The output folder, .build/linux-guest/current, holds vmlinux (an ELF with a PVH note),
 # bzImage (LZ4-compressed) and initramfs.cpio. The kernel is cached by the hash of the config,
 # the patches, this script, the source package's version and the compiler's; the initramfs by
-# the hash of init and busybox's version. A second run costs seconds; a first about 6 minutes
+# the hash of init and busybox's version. A second run costs seconds; a first about 3 minutes
 # on 2 cores (the download is 140 MB).
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
@@ -68,7 +68,7 @@ download() {  # download PACKAGE INTO: the .deb, fetched once per version
 kernel_hash="$( { cat "$guest/config" "$guest"/*.patch "$0"; echo "$source_version"; gcc -dumpfullversion; } | sha256sum | cut -c1-16)"
 kernel="$base/kernel-$kernel_hash"
 if [ ! -f "$kernel/built" ]; then
-  say "building the kernel into $kernel (once per content hash; about 6 minutes)"
+  say "building the kernel into $kernel (once per content hash; about 3 minutes)"
   rm -rf "$kernel"
   mkdir -p "$kernel"
   deb="$(download linux-source-6.1 "$base/download/linux-source-$source_version")"

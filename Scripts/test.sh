@@ -7,7 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 Scripts/setup.sh
 Scripts/build-guests.sh
-# The Linux test guest (cached by content hash: about 6 minutes the first time, seconds after).
+# The Linux test guest (cached by content hash: about 3 minutes the first time, seconds after).
 start=$SECONDS
 Scripts/build-linux-guest.sh >/dev/null
 echo "test.sh: the Linux test guest took $((SECONDS - start)) s" >&2

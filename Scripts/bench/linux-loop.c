@@ -16,8 +16,9 @@
  *                 loopback and scratch as Linux's probe wants them
  *   0x60, 0x64    the i8042's status (0) and its reset command 0xFE, which ends the run
  *
- * Exit status: 0 after the guest's reset, 124 on timeout (default 300 s), 126 when the vCPU
- * failed, 2 on a usage or setup error.
+ * Exit status: 0 after the guest's reset, 124 on timeout (default 300 s; 0 waits for ever),
+ * 126 when the vCPU stops on an exit it cannot serve, 2 on a usage or setup error (KVM_RUN
+ * failing among them).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,7 +56,15 @@ static uint64_t le64(const uint8_t *p)
 
 static int vm_fd;
 static volatile sig_atomic_t timed_out;
-static void on_alarm(int sig) { (void)sig; timed_out = 1; }
+static struct kvm_run *run;
+/* The next KVM_RUN returns at once (EINTR), even when the alarm came while an exit was served. */
+static void on_alarm(int sig)
+{
+    (void)sig;
+    timed_out = 1;
+    if (run)
+        run->immediate_exit = 1;
+}
 
 /* The 16550: just what Linux's 8250 driver reads back. */
 static struct { uint8_t ier, lcr, mcr, scr, fcr, dll, dlm; int thre_pending, line; } uart;
@@ -140,7 +149,7 @@ int main(int argc, char **argv)
     if (file == MAP_FAILED || st.st_size < 56 || memcmp(file, "VMMBOOT1", 8) != 0)
         die_msg("not a boot file of vmm run --dump-boot");
     uint64_t ram_size = le64(file + 8);
-    uint32_t kind = (uint32_t)le64(file + 16);
+    uint32_t kind = (uint32_t)le64(file + 16), vcpus = (uint32_t)(le64(file + 16) >> 32);
     uint64_t rip = le64(file + 24), rsp = le64(file + 32), rdi = le64(file + 40), rsi = le64(file + 48);
 
     int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -152,7 +161,12 @@ int main(int argc, char **argv)
     uint8_t *ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (ram == MAP_FAILED)
         die("mmap RAM");
-    for (size_t at = 56; at + 16 <= (size_t)st.st_size;) {
+    if (vcpus != 1)
+        die_msg("the plan starts more than one vCPU; linux-loop boots one (dump with --vcpus 1)");
+    size_t at = 56;
+    while (at < (size_t)st.st_size) {
+        if ((size_t)st.st_size - at < 16)
+            die_msg("the file ends inside a record");
         uint64_t address = le64(file + at), count = le64(file + at + 8);
         int zero = (count >> 63) != 0;
         count &= ~(1ull << 63);
@@ -197,7 +211,7 @@ int main(int argc, char **argv)
     if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, &cpuid) < 0 || ioctl(vcpu, KVM_SET_CPUID2, &cpuid) < 0)
         die("CPUID");
     int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-    struct kvm_run *run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+    run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
     if (run == MAP_FAILED)
         die("mmap kvm_run");
 
@@ -219,20 +233,20 @@ int main(int argc, char **argv)
     s.efer = (1u << 8) | (1u << 10);
     if (ioctl(vcpu, KVM_SET_SREGS, &s) < 0)
         die("KVM_SET_SREGS");
-    struct kvm_regs r = {.rip = rip, .rsp = kind == 3 ? 0x9000 : rsp, .rdi = rdi, .rsi = rsi, .rflags = 2};
+    struct kvm_regs r = {.rip = rip, .rsp = rsp, .rdi = rdi, .rsi = rsi, .rflags = 2};
     if (ioctl(vcpu, KVM_SET_REGS, &r) < 0)
         die("KVM_SET_REGS");
 
     signal(SIGALRM, on_alarm);
     alarm(timeout);
     for (;;) {
+        if (timed_out) {
+            fprintf(stderr, "linux-loop: timeout after %u s\n", timeout);
+            return 124;
+        }
         if (ioctl(vcpu, KVM_RUN, 0) < 0) {
             if (errno != EINTR)
                 die("KVM_RUN");
-            if (timed_out) {
-                fprintf(stderr, "linux-loop: timeout after %u s\n", timeout);
-                return 124;
-            }
             continue;
         }
         switch (run->exit_reason) {

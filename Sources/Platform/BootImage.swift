@@ -4,13 +4,17 @@
 /// ```
 ///  "VMMBOOT1"                    8 bytes
 ///  RAM size                      u64
-///  start kind                    u32: 1 long mode, 2 protected mode, 3 Linux 64-bit entry
-///  reserved                      u32
-///  rip, rsp, rdi, rsi            4 × u64 (protected mode: eip, 0, eax, ebx; Linux: rip, 0, 0, zero page)
+///  start kind                    u32: 0 waits for SIPI, 1 long mode, 2 protected mode,
+///                                     3 Linux 64-bit entry
+///  vCPU count                    u32: the vCPUs the plan starts (the tables describe them all)
+///  rip, rsp, rdi, rsi            4 × u64 (protected mode: eip, 0, eax, ebx; Linux: rip, stack, 0, zero page)
 ///  records, to the end:          address u64, count u64 (bit 63 set: zero `count` bytes), bytes
 /// ```
-/// Little-endian throughout. Only the bootstrap vCPU's start is written: the others wait for
-/// INIT/SIPI (or, for our own protocol, start like it).
+/// Little-endian throughout; the records end exactly at the file's end. Only the bootstrap
+/// vCPU's start is written: the others wait for INIT/SIPI (or, for our own protocol, start like
+/// it). The long-mode starts use the GDT at `BootLayout.gdtAddress` (selectors 0x08/0x10 for
+/// ours, 0x10/0x18 for Linux) and the page tables at `BootLayout.pml4Address`, both among the
+/// records.
 extension BootPlan {
     /// The file's first 8 bytes.
     public static let imageMagic = Array("VMMBOOT1".utf8)
@@ -21,12 +25,12 @@ extension BootPlan {
         let (kind, registers): (UInt32, [UInt64]) = switch vcpus.first ?? .waitForSIPI {
         case let .longMode(rip, rsp, rdi, rsi): (1, [rip, rsp, rdi, rsi])
         case let .protectedMode(eip, eax, ebx): (2, [UInt64(eip), 0, UInt64(eax), UInt64(ebx)])
-        case let .linux64(rip, bootParams): (3, [rip, 0, 0, bootParams])
+        case let .linux64(rip, bootParams): (3, [rip, LinuxBootProtocol.stackTop, 0, bootParams])
         case .waitForSIPI: (0, [0, 0, 0, 0])
         }
         out.u64(ramSize)
         out.u32(kind)
-        out.u32(0)
+        out.u32(UInt32(vcpus.count))
         for value in registers { out.u64(value) }
         var bytes = Self.imageMagic + out.bytes
         for write in writes {

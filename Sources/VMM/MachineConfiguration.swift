@@ -83,7 +83,8 @@ public struct MachineConfiguration: Sendable {
     /// The boot plan a machine of this configuration makes for `kernel` (what `Machine.load`
     /// applies), and the device tree it describes itself with: the protocol `protocolName` names
     /// (nil or "auto": the first that recognises the image), and on the pc machine the firmware
-    /// tables PC kernels read (ACPI, MP) and the real-mode IVT.
+    /// tables PC kernels read (ACPI, MP) and the real-mode IVT. Throws, besides the protocol's
+    /// errors, `BootPlanError` for a plan that writes outside RAM or starts too few vCPUs.
     public func bootPlan(kernel: [UInt8], name: String, protocolName: String? = nil,
                          modules: [BootModule] = []) throws -> (plan: BootPlan, deviceTree: [UInt8]) {
         let chosen = try BootProtocols.choose(for: kernel, name: name, requested: protocolName)
@@ -94,6 +95,7 @@ public struct MachineConfiguration: Sendable {
         request.rsdpAddress = tables?.rsdpAddress
         var plan = try chosen.plan(request)
         if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write, PCMachine.mpTable(for: layout).write] }
+        try plan.validate(ramSize: layout.ramSize, vcpuCount: layout.vcpuCount)
         return (plan, blob)
     }
 

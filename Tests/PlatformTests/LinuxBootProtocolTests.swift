@@ -180,8 +180,8 @@ func vmlinux(pvhEntry: UInt64? = nil, notes: [UInt8] = ELF32Builder.note(owner: 
         let b = plan.image(ramSize: 128 << 20)
         func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
         #expect(Array(b[0..<8]) == Array("VMMBOOT1".utf8))
-        #expect(u64(8) == 128 << 20 && u64(16) & 0xFFFF_FFFF == 3)
-        #expect([u64(24), u64(32), u64(40), u64(48)] == [0x100_0000, 0, 0, 0x1_0000])
+        #expect(u64(8) == 128 << 20 && u64(16) == 3 | 2 << 32, "Linux's entry, two vCPUs")
+        #expect([u64(24), u64(32), u64(40), u64(48)] == [0x100_0000, LinuxBootProtocol.stackTop, 0, 0x1_0000])
         #expect(u64(56) == 0x1000 && u64(64) == 3 && Array(b[72..<75]) == [1, 2, 3])
         #expect(u64(75) == 0x2000 && u64(83) == 0x40 | 1 << 63 && b.count == 91)
     }
