@@ -178,7 +178,7 @@ func vmlinux(pvhEntry: UInt64? = nil, notes: [UInt8] = ELF32Builder.note(owner: 
         let plan = BootPlan(protocolName: "linux", writes: [.bytes(at: 0x1000, [1, 2, 3]), .zero(at: 0x2000, count: 0x40)],
                             vcpus: [.linux64(rip: 0x100_0000, bootParams: 0x1_0000), .waitForSIPI])
         let b = plan.image(ramSize: 128 << 20)
-        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
+        func u64(_ o: Int) -> UInt64 { littleEndian(b, at: o) }
         #expect(Array(b[0..<8]) == Array("VMMBOOT1".utf8))
         #expect(u64(8) == 128 << 20 && u64(16) == 3 | 2 << 32, "Linux's entry, two vCPUs")
         #expect([u64(24), u64(32), u64(40), u64(48)] == [0x100_0000, LinuxBootProtocol.stackTop, 0, 0x1_0000])

@@ -96,3 +96,9 @@ public final class TestThreads: Sendable {
         init(_ run: @escaping @Sendable () -> Void) { self.run = run }
     }
 }
+
+/// The little-endian value of `size` bytes (at most 8) of `bytes` from `offset`: how tests read
+/// back the files and registers the VMM lays out.
+public func littleEndian(_ bytes: [UInt8], at offset: Int, size: Int = 8) -> UInt64 {
+    (0..<size).reduce(0) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
+}

@@ -45,7 +45,7 @@ import Platform
         #expect(dump.status == 0, "\(dump.output)")
         let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         try #require(b.count > 56)
-        func u64(_ o: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(b[o + $1]) << (8 * UInt64($1)) } }
+        func u64(_ o: Int) -> UInt64 { littleEndian(b, at: o) }
         #expect(Array(b[0..<8]) == Array("VMMBOOT1".utf8))
         #expect(u64(8) == 64 << 20, "RAM size")
         #expect(u64(16) & 0xFFFF_FFFF == 1, "our ELF64 guest starts in long mode")

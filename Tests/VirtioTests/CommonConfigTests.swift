@@ -56,7 +56,7 @@ import VirtioPCI
         #expect(transport.offeredFeatures >> 32 & 1 == 1, "VERSION_1 is offered, so device_feature reads non-zero")
         for size in [1, 2, 4, 8] {
             for offset in 0...(0x40 - size) {
-                let expected = (0..<size).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
+                let expected = littleEndian(bytes, at: offset, size: size)
                 #expect(read(UInt64(offset), size) == expected, "a \(size)-byte read at 0x\(String(offset, radix: 16))")
             }
         }
