@@ -65,8 +65,9 @@ let package = Package(
         .systemLibrary(name: "CLibFDT", providers: [.apt(["libfdt-dev"])]),
         .target(name: "DeviceTree", dependencies: ["CLibFDT"]),
         .target(name: "Platform", dependencies: ["KVM", "Memory", "DeviceTree", "TextFormat"]),
-        // The devices a machine offers: console, exit port, probe, the MSI-X test device.
-        .target(name: "MachineDevices", dependencies: ["Devices", "KVM", "PCI", "Interrupts", "MSIX", "KVMMSIX", "Threads"]),
+        // The devices a machine offers: console, exit port, probe, the MSI-X test device, the pc
+        // devices (16550, fw_cfg, RTC, test devices, a userspace IOAPIC, VT-d, edu).
+        .target(name: "MachineDevices", dependencies: ["Devices", "KVM", "Memory", "PCI", "Interrupts", "MSIX", "KVMMSIX", "Threads"]),
         // Virtqueues (split rings, descriptor chains) and the device protocol, transport-free.
         .target(name: "Virtio", dependencies: ["CKVM", "Memory", "TextFormat"]),
         // The modern virtio-pci transport on the MSI-X PCI function.
@@ -90,7 +91,7 @@ let package = Package(
         .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(name: "vmm-bench", dependencies: ["VMM", "MachineDevices"]),
         // QEMU's command line (the part kvm-unit-tests uses) mapped onto a vmm pc machine.
-        .target(name: "QEMUFrontEnd", dependencies: ["VMM", "Platform", "KVM", "TextFormat"]),
+        .target(name: "QEMUFrontEnd", dependencies: ["VMM", "Platform", "KVM", "MachineDevices", "TextFormat"]),
         .target(name: "FuzzTargets", dependencies: ["Platform", "PCI", "Devices", "MachineDevices", "MSIX", "MSIXReplay", "DeviceTree", "Threads",
                                                     "Memory", "Virtio", "VirtioBlock", "VirtioEntropy"]),
         .executableTarget(name: "vmm-qemu", dependencies: ["QEMUFrontEnd", "VMM", "Platform", "KVM"]),
@@ -106,15 +107,15 @@ let package = Package(
         .testTarget(name: "PCITests", dependencies: ["TestSupport", "PCI", "Devices"]),
         .testTarget(name: "DeviceTreeTests", dependencies: ["TestSupport", "DeviceTree", "Platform"]),
         .testTarget(name: "PlatformTests", dependencies: ["TestSupport", "Platform", "Memory"]),
-        .testTarget(name: "MachineDevicesTests", dependencies: ["MachineDevices"]),
+        .testTarget(name: "MachineDevicesTests", dependencies: ["TestSupport", "MachineDevices", "Memory", "PCI"]),
         .testTarget(name: "VirtioTests", dependencies: ["TestSupport", "Virtio", "VirtioBlock", "VirtioEntropy", "VirtioPCI", "Interrupts", "KVM", "Memory"]),
         // Run alone under the thread sanitizer by Scripts/tsan.sh.
         .testTarget(name: "ConcurrencyTests", dependencies: ["TestSupport", "VMM", "Platform"]),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets", "TestSupport", "MSIX"]),
-        .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM", "KVM"]),
+        .testTarget(name: "QEMUFrontEndTests", dependencies: ["TestSupport", "QEMUFrontEnd", "VMM", "KVM", "MachineDevices"]),
         // The start-up fast path of `vmm run` against ArgumentParser's reading.
         .testTarget(name: "CommandLineTests", dependencies: ["vmm", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "KVM", "TextFormat", "MachineDevices", "GuestSuite", "MSIXReplay",
+        .testTarget(name: "VMMTests", dependencies: ["TestSupport", "VMM", "KVM", "PCI", "TextFormat", "MachineDevices", "GuestSuite", "MSIXReplay",
                                                     .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]

@@ -8,7 +8,7 @@ import PackageDescription
 /// libFuzzer provides main(): the targets are libraries in all but name.
 let library: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
 let names = ["fuzz-boot-loaders", "fuzz-pci-config", "fuzz-pc-devices", "fuzz-trace-replay", "fuzz-msix", "fuzz-acpi-tables",
-             "fuzz-device-tree", "fuzz-virtio-queues"]
+             "fuzz-device-tree", "fuzz-virtio-queues", "fuzz-remapping"]
 
 let package = Package(
     name: "SwiftVMMFuzz",

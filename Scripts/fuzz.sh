@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 ((${#targets[@]})) || targets=(fuzz-boot-loaders fuzz-pci-config fuzz-pc-devices fuzz-trace-replay fuzz-msix fuzz-acpi-tables fuzz-device-tree
-                            fuzz-virtio-queues)
+                            fuzz-virtio-queues fuzz-remapping)
 Scripts/build-guests.sh >/dev/null
 # The coverage kinds are named explicitly: with Swift 6.3.1, --sanitize=fuzzer alone left
 # release (whole-module) builds uninstrumented now and then, and the runs below refuse a target

@@ -20,6 +20,7 @@ public struct FuzzTarget: Sendable {
         FuzzTarget(name: "fuzz-acpi-tables", run: acpiTables),
         FuzzTarget(name: "fuzz-device-tree", run: deviceTree),
         FuzzTarget(name: "fuzz-virtio-queues", run: virtioQueues),
+        FuzzTarget(name: "fuzz-remapping", run: remapping),
     ]
 
     /// The target called `name`.

@@ -141,6 +141,18 @@ public final class GSIRouteTable: Sendable {
         }
     }
 
+    /// Replaces pin route `index` (one of the table's `pinRoutes`, in their order), committed with
+    /// the next batch; returns false for an index past them. With a split irqchip the VMM's
+    /// IOAPIC keeps an MSI route per pin here, so KVM knows its level-triggered vectors.
+    @discardableResult
+    public func setPinRoute(_ route: GSIRoute, at index: Int) -> Bool {
+        state.withLock { s in
+            guard s.table.setPinRoute(route, at: index) else { return false }
+            Self.changed(&s)
+            return true
+        }
+    }
+
     private static func changed(_ s: inout State) {
         s.dirty = true
         s.changeSerial += 1

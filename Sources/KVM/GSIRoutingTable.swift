@@ -56,6 +56,14 @@ public struct GSIRoutingTable: ~Copyable {
         return true
     }
 
+    /// Replaces pin route `index` (0 ..< the pin routes the table was made with); returns false
+    /// for an index past them. A split irqchip's IOAPIC keeps its pins' messages here.
+    public mutating func setPinRoute(_ route: GSIRoute, at index: Int) -> Bool {
+        guard index >= 0, index < pinCount else { return false }
+        Self.store(route, at: index, in: table)
+        return true
+    }
+
     /// Removes the route of `gsi`; returns whether it had one.
     @discardableResult
     public mutating func removeMSI(gsi: UInt32) -> Bool {

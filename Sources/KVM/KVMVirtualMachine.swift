@@ -67,6 +67,17 @@ public final class KVMVirtualMachine: Sendable {
         _ = try checkedIoctl(fd.rawValue, CKVM_CREATE_IRQCHIP, "KVM_CREATE_IRQCHIP", value: 0)
     }
 
+    /// Keeps only the LAPICs in the kernel (KVM_ENABLE_CAP of KVM_CAP_SPLIT_IRQCHIP): the IOAPIC
+    /// and the 8259s are the VMM's, and no in-kernel PIT can exist. GSIs below `reservedPins` are
+    /// the VMM IOAPIC's: KVM scans their MSI routes for level-triggered vectors and exits with
+    /// KVM_EXIT_IOAPIC_EOI when the guest ends one. Instead of `createIRQChip`, before vCPUs.
+    public func enableSplitIRQChip(reservedPins: UInt32 = 24) throws {
+        var cap = kvm_enable_cap()
+        cap.cap = UInt32(KVM_CAP_SPLIT_IRQCHIP)
+        cap.args.0 = UInt64(reservedPins)
+        _ = try checkedIoctl(fd.rawValue, CKVM_ENABLE_CAP, "KVM_ENABLE_CAP", "KVM_CAP_SPLIT_IRQCHIP with \(reservedPins) pins", &cap)
+    }
+
     /// Creates the in-kernel i8254 PIT on ports 0x40–0x43 with its speaker port 0x61
     /// (KVM_CREATE_PIT2); its channel 0 drives GSI 0. Needs the irqchip first.
     public func createPIT() throws {

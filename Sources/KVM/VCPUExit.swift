@@ -23,6 +23,9 @@ public enum VCPUExit: Sendable, Equatable {
     case systemEvent(type: UInt32)
     /// KVM_RUN returned EINTR: a kick from another thread (or a signal).
     case interrupted
+    /// With a split irqchip: the guest's LAPIC took an EOI for `vector`, a level-triggered
+    /// vector of the VMM's IOAPIC (KVM_EXIT_IOAPIC_EOI).
+    case ioapicEOI(vector: UInt8)
     /// Any other exit reason.
     case unexpected(reason: UInt32)
 
@@ -44,6 +47,7 @@ public enum VCPUExit: Sendable, Equatable {
         case KVM_EXIT_FAIL_ENTRY: self = .failEntry(reason: ckvm_run_fail_entry_reason(run))
         case KVM_EXIT_SYSTEM_EVENT: self = .systemEvent(type: ckvm_run_system_event_type(run))
         case KVM_EXIT_INTR: self = .interrupted
+        case KVM_EXIT_IOAPIC_EOI: self = .ioapicEOI(vector: ckvm_run_eoi_vector(run))
         default: self = .unexpected(reason: reason)
         }
     }
@@ -63,6 +67,7 @@ extension VCPUExit: CustomStringConvertible {
         case let .failEntry(reason): "FAIL_ENTRY, hardware reason \(hex(reason))"
         case let .systemEvent(type): "SYSTEM_EVENT type \(type)"
         case .interrupted: "INTR"
+        case let .ioapicEOI(vector): "IOAPIC_EOI of vector \(hex(vector))"
         case let .unexpected(reason): "unexpected exit \(reason)"
         }
     }

@@ -1,3 +1,4 @@
+import MachineDevices
 import TextFormat
 
 /// The part of `qemu-system-x86_64`'s command line that kvm-unit-tests' `run_tests.sh` and
@@ -5,11 +6,13 @@ import TextFormat
 /// line naming the option, so a harness that probes the command sees a clean failure.
 ///
 /// Accepted (each also with two dashes): `-nodefaults`, `-no-reboot`, `-display none`,
-/// `-nographic`, `-serial stdio|none|null`, `-machine`/`-M` (`pc`, `accel=kvm`, `pit=on|off`),
+/// `-nographic`, `-serial stdio|none|null`, `-machine`/`-M` (`pc`, `q35`, `accel=kvm`, `pit=on|off`,
+/// `kernel-irqchip=on|split`),
 /// `-enable-kvm`, `-accel kvm`, `-cpu MODEL[,+feature,-feature,vendor=…,host-phys-bits]` (MODEL: qemu64, kvm64,
 /// max, host, Opteron_G1, Skylake-Server), `-smp N[,cpus=N]`,
 /// `-m SIZE`, `-kernel FILE`, `-initrd FILE[,FILE…]`, `-append TEXT`, `-device pc-testdev`,
-/// `-device pci-testdev`, `-device isa-debug-exit[,iobase=…,iosize=…]`, `-device ?|help`,
+/// `-device pci-testdev`, `-device isa-debug-exit[,iobase=…,iosize=…]`, `-device edu`,
+/// `-device intel-iommu[,intremap=on|off,eim=on|off]` (q35 only), `-device ?|help`,
 /// `-global kvm-pit.lost_tick_policy=discard|delay`, `-overcommit cpu-pm=on|off`, `-h`/`--help`, `-version`.
 public struct QEMUCommandLine: Sendable, Equatable {
     /// `-kernel FILE`: the path of the Multiboot or PVH kernel to boot; nil when not given
@@ -46,6 +49,18 @@ public struct QEMUCommandLine: Sendable, Equatable {
     public var pitReinjection = true
     /// `-overcommit cpu-pm=on`: HLT, PAUSE, MWAIT and C-state exits go to the guest where KVM can.
     public var cpuPM = false
+    /// `-machine q35`: the machine QEMU calls q35, which alone may have `intel-iommu`. It is the
+    /// same pc machine (its host bridge already reads Q35's 8086:29C0); no ICH9 devices.
+    public var q35 = false
+    /// `-machine kernel-irqchip=split`: the IOAPIC is the VMM's, KVM keeps only the LAPICs;
+    /// the machine then has no PIT (QEMU's would be in userspace; this VMM has none).
+    public var splitIRQChip = false
+    /// `-device intel-iommu`: a VT-d unit, with interrupt remapping after `intremap=on` (which
+    /// needs the split irqchip) and in x2APIC mode after `eim=on` (the default with `intremap=on`,
+    /// as QEMU has it with a split irqchip).
+    public var iommu: IntelIOMMU.Options?
+    /// `-device edu`: QEMU's edu device (1234:11e8).
+    public var eduDevice = false
     /// What to do instead of running a guest.
     public var action: Action = .run
 
@@ -84,10 +99,13 @@ public struct QEMUCommandLine: Sendable, Equatable {
             && a.cpu == b.cpu && a.serialToStdout == b.serialToStdout && a.noReboot == b.noReboot && a.testDevice == b.testDevice
             && a.pciTestDevice == b.pciTestDevice && a.debugExit?.base == b.debugExit?.base && a.debugExit?.size == b.debugExit?.size
             && a.pit == b.pit && a.pitReinjection == b.pitReinjection && a.cpuPM == b.cpuPM && a.action == b.action
+            && a.q35 == b.q35 && a.splitIRQChip == b.splitIRQChip && a.iommu == b.iommu && a.eduDevice == b.eduDevice
     }
 
     /// The devices `-device ?` lists, in QEMU's format (kvm-unit-tests greps for `"pc-testdev"`).
     public static let deviceList = """
+        name "edu", bus PCI
+        name "intel-iommu", bus System, desc "Intel IOMMU (VT-d) DMA Remapping device"
         name "isa-debug-exit", bus ISA
         name "pc-testdev", bus ISA
         name "pci-testdev", bus PCI, desc "PCI Test Device"
@@ -158,13 +176,19 @@ public struct QEMUCommandLine: Sendable, Equatable {
             default: throw .unsupportedOption(argument)
             }
         }
+        if iommu != nil && !q35 { throw .conflict("-device intel-iommu needs -machine q35") }
+        if iommu?.interruptRemapping == true && !splitIRQChip {
+            throw .conflict("-device intel-iommu,intremap=on needs -machine kernel-irqchip=split")
+        }
     }
 
     private mutating func machine(_ text: String) throws(QEMUCommandLineError) {
         for part in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
             switch part {
-            case "pc", "accel=kvm", "pit=on", "type=pc": break
+            case "pc", "accel=kvm", "pit=on", "type=pc", "kernel-irqchip=on": break
+            case "q35", "type=q35": q35 = true
             case "pit=off": pit = false
+            case "kernel-irqchip=split": splitIRQChip = true
             default: throw .unsupportedValue("-machine", part)
             }
         }
@@ -237,6 +261,22 @@ public struct QEMUCommandLine: Sendable, Equatable {
             testDevice = true
         case "pci-testdev" where parts.count == 1:
             pciTestDevice = true
+        case "edu" where parts.count == 1:
+            eduDevice = true
+        case "intel-iommu":
+            var remapping = false
+            var eim: Bool?
+            for part in parts.dropFirst() {
+                switch part {
+                case "intremap=on": remapping = true
+                case "intremap=off": remapping = false
+                case "eim=on": eim = true
+                case "eim=off": eim = false
+                default: throw .unsupportedValue("-device", part)
+                }
+            }
+            if eim == true && !remapping { throw .conflict("-device intel-iommu,eim=on needs intremap=on") }
+            iommu = IntelIOMMU.Options(interruptRemapping: remapping, extendedInterruptMode: eim ?? remapping)
         case "isa-debug-exit":
             var base: UInt16 = 0x501, size: UInt16 = 2
             for part in parts.dropFirst() {
@@ -273,6 +313,8 @@ public enum QEMUCommandLineError: Error, Equatable, CustomStringConvertible {
     case unexpectedArgument(String)
     /// `-m` asked for more than the pc machine takes: the value as given, then the limit in MiB.
     case memoryTooLarge(String, maximumMiB: UInt64)
+    /// Options that do not go together, as one sentence naming them.
+    case conflict(String)
 
     public var description: String {
         switch self {
@@ -281,6 +323,7 @@ public enum QEMUCommandLineError: Error, Equatable, CustomStringConvertible {
         case let .missingValue(o): "\(o) needs a value"
         case let .unexpectedArgument(a): "\(a): unexpected argument (options start with -)"
         case let .memoryTooLarge(v, m): "-m \(v): more RAM than the pc machine takes (at most \(m) MiB)"
+        case let .conflict(text): text
         }
     }
 }

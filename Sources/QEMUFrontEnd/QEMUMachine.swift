@@ -23,6 +23,12 @@ extension QEMUCommandLine {
         c.pc.pciTestDevice = pciTestDevice
         c.pc.pit = pit
         c.pc.pitReinjection = pitReinjection
+        if splitIRQChip {
+            c.pc.irqchip = .split
+            c.pc.pit = false
+        }
+        c.pc.iommu = iommu
+        c.pc.eduDevice = eduDevice
         if let exit = debugExit {
             c.layout.exitPort = exit.base
             c.layout.exitPortSize = UInt64(exit.size)
@@ -66,8 +72,12 @@ extension QEMUCommandLine {
         -smp N              vCPUs (default 1)
         -cpu MODEL[,+f,-f]  qemu64, kvm64, max, host, Opteron_G1 or Skylake-Server,
                             with features on or off, vendor=NAME
-        -machine pc,accel=kvm,pit=on|off
+        -machine pc|q35,accel=kvm,pit=on|off,kernel-irqchip=on|split
+                            split: the IOAPIC in the VMM, no PIC and no PIT
         -device pc-testdev | pci-testdev | isa-debug-exit[,iobase=N,iosize=N] | ?
+        -device edu         QEMU's edu device (DMA, INTx and MSI)
+        -device intel-iommu[,intremap=on|off][,eim=on|off]
+                            VT-d at 0xFED90000 (q35; intremap needs split)
         -global kvm-pit.lost_tick_policy=discard|delay
         -overcommit cpu-pm=on  HLT, PAUSE, MWAIT run in the guest (where KVM can)
         -serial stdio|none  -display none  -nographic  -nodefaults  -no-reboot

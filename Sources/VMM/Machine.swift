@@ -85,6 +85,8 @@ public final class Machine: Sendable {
     let completion = Completion()
     /// ACPI S3 on a pc machine (nil on ours).
     let suspension: Suspension?
+    /// The VMM's IOAPIC, when a pc machine's irqchip is split.
+    let splitIRQChip: SplitIRQChip?
     private let boot = Locked(Boot())
     /// vCPU threads; a vCPU may kick the others while later ones are still being started.
     private let threads = Locked<[OSThread]>([])
@@ -133,7 +135,9 @@ public final class Machine: Sendable {
                            logsDirtyPages: configuration.logDirtyRAM, vm: vm)
         }
         try vm.setTSSAddress(layout.tssBase)
-        try vm.createIRQChip()
+        let isPC = configuration.machine == .pc
+        let split = isPC && configuration.pc.irqchip == .split
+        if split { try vm.enableSplitIRQChip(reservedPins: UInt32(IOAPIC.pinCount)) } else { try vm.createIRQChip() }
         if !configuration.guestOwnedExits.isEmpty {
             let possible = KVMVirtualMachine.GuestOwnedExits(rawValue: UInt32(truncatingIfNeeded: kvm.check(.disableExits)))
             guard possible.isSuperset(of: configuration.guestOwnedExits) else {
@@ -167,7 +171,6 @@ public final class Machine: Sendable {
         // cannot get a route) are rate-limited like unclaimed accesses.
         let guestTriggered = RateLimitedLog(limit: 16, sink: log)
         let limitedLog: @Sendable (String) -> Void = { guestTriggered($0) }
-        let isPC = configuration.machine == .pc
         let standard = isPC ? configuration.standardDevices.intersection(PCMachine.standardDevices) : configuration.standardDevices
         console = ConsoleDevice(echo: configuration.echoConsole)
         if standard.contains(.console) {
@@ -181,9 +184,22 @@ public final class Machine: Sendable {
                       ioWindow: (layout.ioWindowBase, layout.ioWindowSize), log: limitedLog)
         try portBus.register(PCIConfigPorts(root: pci), name: "PCI config ports", base: UInt64(layout.pciConfigAddressPort), size: 8)
         try mmioBus.register(PCIECAMWindow(root: pci), name: "PCI ECAM", base: layout.ecamBase, size: layout.ecamSize)
-        if isPC { try vm.setGSIRouting(GSIRoute.pcPinRoutes) }
-        routes = GSIRouteTable(vm: vm, pinRoutes: isPC ? GSIRoute.pcPinRoutes : GSIRoute.defaultPinRoutes,
-                               policy: configuration.routeCommits)
+        let pinRoutes = split ? SplitIRQChip.placeholderRoutes : isPC ? GSIRoute.pcPinRoutes : GSIRoute.defaultPinRoutes
+        if isPC { try vm.setGSIRouting(pinRoutes) }
+        routes = GSIRouteTable(vm: vm, pinRoutes: pinRoutes, policy: configuration.routeCommits)
+        var regions = [PhysicalMemory.Region(base: 0, memory: memory)]
+        if let highRAM { regions.append(PhysicalMemory.Region(base: highRAM.guestBase, memory: highRAM.memory)) }
+        let physical = PhysicalMemory(regions)
+        let iommu = isPC ? configuration.pc.iommu.map { options in
+            IntelIOMMU(memory: physical, options: options) { address, data in
+                let kvmAddress = vm.x2apicAPI.contains(.use32BitIDs) ? ExtendedDestinationID.kvmAddress(address) : address
+                do { try vm.signalMSI(address: kvmAddress, data: data) } catch { limitedLog("VT-d event interrupt: \(error)") }
+            }
+        } : nil
+        if let iommu { try mmioBus.register(iommu, name: "VT-d", base: IntelIOMMU.base, size: IntelIOMMU.size) }
+        let delivery = MSIDelivery(vm: vm, iommu: iommu, log: limitedLog)
+        splitIRQChip = split ? SplitIRQChip(delivery: delivery, routes: routes) : nil
+        if let splitIRQChip { try mmioBus.register(splitIRQChip.ioapic, name: "IOAPIC", base: layout.ioapicBase, size: IOAPIC.size) }
         var devices: [MSIXTestDevice] = []
         for index in 0..<configuration.testDevices {
             let device = try MSIXTestDevice(name: "msix-test\(index)", vectors: configuration.msixVectors, vm: vm, routes: routes, log: limitedLog)
@@ -216,7 +232,8 @@ public final class Machine: Sendable {
         let assembly = MachineAssembly(layout: layout, vm: vm, memory: memory, portBus: portBus, mmioBus: mmioBus, pci: pci,
                                        routes: routes, console: console, log: limitedLog)
         if isPC, let suspension {
-            let parts = try PCMachine.attach(to: assembly, console: console, options: configuration.pc,
+            let interrupts = PCMachine.Interrupts(split: splitIRQChip, iommu: iommu, delivery: delivery, memory: physical)
+            let parts = try PCMachine.attach(to: assembly, console: console, options: configuration.pc, interrupts: interrupts,
                                              powerOff: { [weak self] reason in
                                                  if completion.finish(.poweredOff(reason: reason)) { self?.kickAll() }
                                              },
@@ -327,12 +344,15 @@ public final class Machine: Sendable {
                 case .waitForSIPI: break  // as after reset: the in-kernel LAPIC waits for INIT/SIPI
                 }
             }
+            var eoi: (@Sendable (UInt8) -> Void)?
+            if let chip = splitIRQChip { eoi = { vector in chip.endOfInterrupt(vector: vector) } }
             for (index, vcpu) in vcpus.enumerated() {
                 let loop = VCPULoop(vcpu: vcpu, index: index, portBus: portBus, mmioBus: mmioBus, completion: completion,
                                     suspension: suspension, resume: { [weak self] vcpu in try self?.resumeFromSuspend(vcpu) },
                                     stopAll: { [weak self] in self?.kickAll() },
                                     report: { [weak self] io, mmio in self?.statisticsState.withLock { $0.ioExits += io; $0.mmioExits += mmio } },
-                                    hook: configuration.exitHook, observer: configuration.exitObserver)
+                                    hook: configuration.exitHook, observer: configuration.exitObserver,
+                                    ioapicEOI: eoi)
                 let thread = try OSThread(name: "vcpu\(index)") { loop.run() }
                 threads.withLock { $0.append(thread) }
             }

@@ -4,6 +4,7 @@ import Glibc
 import Interrupts
 import KVM
 import Logging
+import MachineDevices
 import Memory
 import Platform
 import TextFormat
@@ -114,6 +115,7 @@ public struct MachineConfiguration: Sendable {
         guard layout.ecamSize >= 0x10_0000, layout.ecamBase % 0x10_0000 == 0 else {
             throw .layout("ECAM at \(hex(layout.ecamBase)) must be 1 MiB aligned and at least 1 MiB")
         }
+        if machine == .pc { try validatePC() }
         guard (0...31).contains(testDevices) else { throw .layout("test device count \(testDevices) is out of range 0…31") }
         guard (1...2048).contains(msixVectors) else { throw .layout("MSI-X vector count \(msixVectors) is out of range 1…2048") }
         guard (1...BootLayout.maxVCPUs).contains(layout.vcpuCount) else {
@@ -125,6 +127,22 @@ public struct MachineConfiguration: Sendable {
             }
             var seen = Set<UInt32>()
             for id in ids where !seen.insert(id).inserted { throw .layout("APIC ID \(id) is given to two vCPUs") }
+        }
+    }
+
+    /// The pc options that only go together: the split irqchip has no PIT, and interrupt
+    /// remapping needs the IOAPIC's messages, so the split irqchip.
+    private func validatePC() throws(VMMError) {
+        if pc.irqchip == .split && pc.pit {
+            throw .layout("the PIT is KVM's and needs the in-kernel irqchip: with the split irqchip, turn the PIT off")
+        }
+        if let iommu = pc.iommu {
+            if iommu.interruptRemapping && pc.irqchip != .split {
+                throw .layout("VT-d interrupt remapping needs the split irqchip (the IOAPIC's messages must reach the remapper)")
+            }
+            if iommu.extendedInterruptMode && !iommu.interruptRemapping {
+                throw .layout("VT-d x2APIC mode (eim) needs interrupt remapping")
+            }
         }
     }
 

@@ -35,6 +35,14 @@ public struct PCOptions: Sendable, Equatable {
     public var pit = true
     /// The PIT re-injects ticks the guest missed (QEMU's default policy, "delay").
     public var pitReinjection = true
+    /// Where the interrupt controllers live: KVM's (the default), or split, the IOAPIC the
+    /// VMM's (QEMU's `kernel-irqchip=split`); split has no PIC and no PIT, so `pit` must be off.
+    public var irqchip = IRQChipMode.kernel
+    /// An Intel VT-d unit at 0xFED90000 remapping every PCI device's DMA (and, with
+    /// `interruptRemapping`, interrupts: that needs the split irqchip). nil: none.
+    public var iommu: IntelIOMMU.Options?
+    /// QEMU's edu device on PCI bus 0 (1234:11e8).
+    public var eduDevice = false
     /// Every part on: both test devices, the PIT and its tick re-injection.
     public init() {}
 }
@@ -51,23 +59,38 @@ enum PCMachine {
         let power: ACPIPowerManagement
     }
 
+    /// The machine's interrupt parts the pc devices use: the VMM's IOAPIC when the irqchip is
+    /// split, the IOMMU if any, how messages reach KVM, and RAM as DMA reaches it.
+    struct Interrupts: Sendable {
+        let split: SplitIRQChip?
+        let iommu: IntelIOMMU?
+        let delivery: MSIDelivery
+        let memory: PhysicalMemory
+    }
+
     /// Attaches the pc devices to `machine`; `console` receives COM1's output, `powerOff` ends
     /// the run when the guest enters ACPI S5 (or a sleep state we cannot give), and `suspend`
     /// starts S3.
-    static func attach(to machine: MachineAssembly, console: ConsoleDevice, options: PCOptions,
+    static func attach(to machine: MachineAssembly, console: ConsoleDevice, options: PCOptions, interrupts: Interrupts,
                        powerOff: @escaping @Sendable (String) -> Void, suspend: @escaping @Sendable () -> Void) throws -> Parts {
         let vm = machine.vm, log = machine.log
-        // The 8259s as SeaBIOS leaves them: vectors from 0x08 and 0x70, only the timer and the
-        // cascade unmasked; the PIT's channel 0 ticking at 18.2 Hz (PCFirmware has the handlers).
-        try vm.initializePIC(0, vectorBase: PCFirmware.masterVectorBase, mask: 0xFA)
-        try vm.initializePIC(1, vectorBase: PCFirmware.slaveVectorBase, mask: 0xFF)
-        if options.pit {
-            try vm.createPIT()
-            if !options.pitReinjection { try vm.setPITReinjection(false) }
-            try vm.startPITChannel0(count: 0x1_0000, mode: 2)
-        }
-        let irq: @Sendable (UInt32, Bool) -> Void = { line, high in
-            do { _ = try vm.setIRQLine(gsi: line, high: high) } catch { log("IRQ \(line) \(high ? "high" : "low"): \(error)") }
+        let irq: @Sendable (UInt32, Bool) -> Void
+        if let split = interrupts.split {
+            irq = { line, high in split.setLevel(gsi: line, high: high) }
+        } else {
+            // The 8259s as SeaBIOS leaves them: vectors from 0x08 and 0x70, only the timer and
+            // the cascade unmasked; the PIT's channel 0 ticking at 18.2 Hz (PCFirmware has the
+            // handlers).
+            try vm.initializePIC(0, vectorBase: PCFirmware.masterVectorBase, mask: 0xFA)
+            try vm.initializePIC(1, vectorBase: PCFirmware.slaveVectorBase, mask: 0xFF)
+            if options.pit {
+                try vm.createPIT()
+                if !options.pitReinjection { try vm.setPITReinjection(false) }
+                try vm.startPITChannel0(count: 0x1_0000, mode: 2)
+            }
+            irq = { line, high in
+                do { _ = try vm.setIRQLine(gsi: line, high: high) } catch { log("IRQ \(line) \(high ? "high" : "low"): \(error)") }
+            }
         }
         let com1 = Serial16550(console: console) { high in irq(4, high) }
         try machine.portBus.register(com1, name: "COM1 (16550)", base: 0x3F8, size: 8)
@@ -99,7 +122,29 @@ enum PCMachine {
             guard let slot = machine.pci.nextFreeDevice() else { throw VMMError.layout("PCI bus 0 is full") }
             try machine.pci.attach(pciTest.makeFunction(), at: PCIAddress(device: slot))
         }
+        if options.eduDevice { try attachEdu(to: machine, interrupts: interrupts, irq: irq) }
         return Parts(clock: clock, power: pm)
+    }
+
+    /// QEMU's edu on the next free slot: its DMA and MSI carry its requester ID (bus 0, its
+    /// slot, function 0) through the IOMMU when there is one; INTA# is GSI 16 + slot mod 4 (the
+    /// PIRQ swizzle), in its Interrupt Line register.
+    private static func attachEdu(to machine: MachineAssembly, interrupts: Interrupts, irq: @escaping @Sendable (UInt32, Bool) -> Void) throws {
+        guard let slot = machine.pci.nextFreeDevice() else { throw VMMError.layout("PCI bus 0 is full") }
+        let requester = UInt16(slot) << 3
+        let line = UInt32(16 + slot % 4)
+        let iommu = interrupts.iommu, memory = interrupts.memory, delivery = interrupts.delivery
+        let connections = EduDevice.Connections(
+            dmaRead: { address, count in
+                iommu.map { $0.dmaRead(sid: requester, from: address, count: count) } ?? memory.read(at: address, count: count)
+            },
+            dmaWrite: { bytes, address in
+                iommu.map { $0.dmaWrite(sid: requester, bytes, to: address) } ?? memory.write(bytes, at: address)
+            },
+            sendMSI: { address, data in delivery.send(address: address, data: data, requester: requester) },
+            setINTx: { high in irq(line, high) })
+        let edu = EduDevice(connections: connections, log: machine.log)
+        try machine.pci.attach(edu.makeFunction(line: UInt8(line)), at: PCIAddress(device: slot))
     }
 
     /// The ACPI tables of a pc machine with `layout`.

@@ -23,6 +23,8 @@ struct VCPULoop: Sendable {
     let hook: (@Sendable (inout ExitEvent) -> Bool)?
     /// Told of every port and MMIO access after it is dispatched, if set.
     let observer: (@Sendable (ExitEvent) -> Void)?
+    /// Takes the EOI of a level-triggered vector of the VMM's IOAPIC (a split irqchip).
+    let ioapicEOI: (@Sendable (UInt8) -> Void)?
 
     func run() {
         var ioExits = 0, mmioExits = 0
@@ -71,6 +73,8 @@ struct VCPULoop: Sendable {
                 observer?(event)
             case .interrupted:
                 continue
+            case let .ioapicEOI(vector):
+                ioapicEOI?(vector)
             case .hlt, .shutdown, .internalError, .failEntry, .systemEvent, .unexpected:
                 let rip = try? vcpu.registers().rip
                 finish(.vcpuFailed(vcpu: index, exit: exit.description, rip: rip))

@@ -1,3 +1,4 @@
+import MachineDevices
 import QEMUFrontEnd
 import Testing
 import VMM
@@ -35,6 +36,21 @@ import VMM
         #expect(QEMUCommandLine.deviceList.contains("\"pc-testdev\"") && QEMUCommandLine.deviceList.contains("pci-testdev"))
     }
 
+    /// intel_iommu's line: q35, the split irqchip, VT-d with interrupt remapping, edu.
+    @Test func theIOMMUTestsMachineIsSplitWithVTdAndEdu() throws {
+        let line = try QEMUCommandLine(["-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on,eim=off", "-device", "edu"])
+        #expect(line.q35 && line.splitIRQChip && line.eduDevice)
+        #expect(line.iommu == .init(interruptRemapping: true, extendedInterruptMode: false))
+        let c = line.configuration()
+        #expect(c.pc.irqchip == .split && !c.pc.pit, "split: no PIT")
+        #expect(c.pc.iommu == .init(interruptRemapping: true, extendedInterruptMode: false) && c.pc.eduDevice)
+        try c.validate()
+        #expect(try QEMUCommandLine(["-M", "q35,kernel-irqchip=split", "-device", "intel-iommu,intremap=on"]).iommu?.extendedInterruptMode == true,
+                "eim defaults to on with intremap, as QEMU's with a split irqchip")
+        #expect(try QEMUCommandLine(["-M", "q35", "-device", "intel-iommu"]).configuration().pc.irqchip == .kernel, "DMA remapping alone")
+        #expect(QEMUCommandLine.deviceList.contains("\"edu\"") && QEMUCommandLine.deviceList.contains("\"intel-iommu\""))
+    }
+
     /// `iosize=` is how many ports the exit device claims: the rest stay free.
     @Test func theDebugExitTakesItsIOSize() throws {
         let one = try QEMUCommandLine(["-device", "isa-debug-exit,iobase=0x501,iosize=1"]).configuration()
@@ -64,7 +80,12 @@ import VMM
     /// Anything else is refused with one line naming the option: the harness then skips the test.
     @Test(arguments: [
         (["-device", "hyperv-testdev"], "-device hyperv-testdev: unsupported value"),
-        (["-M", "q35,kernel-irqchip=split"], "-machine q35: unsupported value"),
+        (["-M", "q35,kernel-irqchip=off"], "-machine kernel-irqchip=off: unsupported value"),
+        (["-device", "intel-iommu"], "-device intel-iommu needs -machine q35"),
+        (["-M", "q35", "-device", "intel-iommu,intremap=on"], "-device intel-iommu,intremap=on needs -machine kernel-irqchip=split"),
+        (["-M", "q35", "-device", "intel-iommu,eim=on"], "-device intel-iommu,eim=on needs intremap=on"),
+        (["-device", "intel-iommu,caching-mode=on"], "-device caching-mode=on: unsupported value"),
+        (["-device", "edu,dma_mask=0xffff"], "-device edu,dma_mask=0xffff: unsupported value"),
         (["-cpu", "IvyBridge,phys-bits=36"], "-cpu IvyBridge: unsupported value"),
         (["-cpu", "max,phys-bits=36"], "-cpu phys-bits=36: unsupported value"),
         (["-m", "1025g"], "-m 1025g: more RAM than the pc machine takes (at most 1048576 MiB)"),

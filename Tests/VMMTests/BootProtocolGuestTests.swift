@@ -136,7 +136,7 @@ import VMM
         #expect(devices.output.contains("name \"pc-testdev\"") && devices.output.contains("pci-testdev"))
         let missing = runProcess(Self.qemu, Self.common + ["-kernel", "_NO_FILE_4Uhere_", "-smp", "1"])
         #expect(missing.status == 1 && missing.output.contains("could not load kernel '_NO_FILE_4Uhere_'"), "\(missing.output)")
-        let refused = runProcess(Self.qemu, Self.common + ["-M", "q35", "-kernel", "_NO_FILE_4Uhere_"])
+        let refused = runProcess(Self.qemu, Self.common + ["-M", "microvm", "-kernel", "_NO_FILE_4Uhere_"])
         #expect(refused.status == 1 && !refused.output.contains("could not load kernel"), "an option refused first: \(refused.output)")
     }
 

@@ -104,6 +104,7 @@ static inline uint64_t ckvm_run_fail_entry_reason(const struct kvm_run *run) {
     return run->fail_entry.hardware_entry_failure_reason;
 }
 static inline uint32_t ckvm_run_system_event_type(const struct kvm_run *run) { return run->system_event.type; }
+static inline uint8_t ckvm_run_eoi_vector(const struct kvm_run *run) { return run->eoi.vector; }
 
 /// Sets one entry of a kvm_irq_routing table allocated by the caller with room for `capacity` entries.
 static inline void ckvm_routing_set_msi(struct kvm_irq_routing *table, uint32_t index, uint32_t gsi,
