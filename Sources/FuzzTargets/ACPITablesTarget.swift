@@ -59,6 +59,12 @@ extension FuzzTarget {
         machine.ioapicID = input.u8()
         machine.ioapicAddress = input.u32()
         machine.lapicAddress = input.u32()
+        let flags = input.u8()
+        machine.has8259s = flags & 1 != 0
+        if flags & 2 != 0 {
+            machine.remappingUnit = ACPITables.RemappingUnit(registerBase: input.u64(), interruptRemapping: flags & 4 != 0,
+                                                             x2APICOptOut: flags & 8 != 0)
+        }
         let tables = ACPITables(machine)
         let image = TableImage(bytes: tables.bytes, base: ACPITables.base)
 
@@ -77,8 +83,12 @@ extension FuzzTarget {
             let signature = try image.text(address, 4)
             tablesBySignature[signature] = try image.table(address, signature)
         }
-        guard tablesBySignature.keys.sorted() == ["APIC", "FACP"], fromRSDT.count == 2 else {
+        let expected = machine.remappingUnit == nil ? ["APIC", "FACP"] : ["APIC", "DMAR", "FACP"]
+        guard tablesBySignature.keys.sorted() == expected, fromRSDT.count == expected.count else {
             throw FuzzFailure("the root tables are \(tablesBySignature.keys.sorted())")
+        }
+        if let unit = machine.remappingUnit, let dmar = tablesBySignature["DMAR"] {
+            try checkDMAR(image, dmar, unit, ioapicID: machine.ioapicID)
         }
 
         let fadt = tablesBySignature["FACP"]!.address
@@ -90,6 +100,7 @@ extension FuzzTarget {
 
         let madt = tablesBySignature["APIC"]!
         guard try image.le(madt.address + 36, 4) == UInt64(machine.lapicAddress) else { throw FuzzFailure("MADT local APIC address") }
+        guard try image.le(madt.address + 40, 4) == (machine.has8259s ? 1 : 0) else { throw FuzzFailure("MADT PCAT_COMPAT") }
         var processors: [UInt32] = [], uids = Set<UInt32>(), ioapics = 0
         var at = madt.address + 44
         let end = madt.address + UInt64(madt.length)
@@ -117,5 +128,26 @@ extension FuzzTarget {
         }
         guard processors == ids else { throw FuzzFailure("MADT processors \(processors.prefix(8)) differ from \(ids.prefix(8))") }
         guard ioapics == 1 else { throw FuzzFailure("\(ioapics) IOAPIC entries") }
+    }
+
+    /// The DMAR: its flags, one DRHD for segment 0 with INCLUDE_PCI_ALL at the unit's base, and
+    /// the IOAPIC's scope exactly when interrupts are remapped; every structure inside the table.
+    private static func checkDMAR(_ image: TableImage, _ dmar: (address: UInt64, length: Int), _ unit: ACPITables.RemappingUnit,
+                                  ioapicID: UInt8) throws(FuzzFailure) {
+        let flags = try image.u8(dmar.address + 37)
+        let wanted: UInt8 = (unit.interruptRemapping ? 1 : 0) | (unit.interruptRemapping && unit.x2APICOptOut ? 2 : 0)
+        guard try image.u8(dmar.address + 36) == unit.hostAddressWidth, flags == wanted else { throw FuzzFailure("DMAR width or flags \(flags)") }
+        let drhd = dmar.address + 48, end = dmar.address + UInt64(dmar.length)
+        let length = try image.le(drhd + 2, 2)
+        guard try image.le(drhd, 2) == 0, length >= 16, drhd + length == end else { throw FuzzFailure("DMAR's DRHD of length \(length)") }
+        guard try image.u8(drhd + 4) == 1, try image.le(drhd + 6, 2) == 0, try image.le(drhd + 8, 8) == unit.registerBase else {
+            throw FuzzFailure("DRHD flags, segment or base")
+        }
+        let scopes = length == 24 ? 1 : length == 16 ? 0 : -1
+        guard scopes == (unit.interruptRemapping ? 1 : 0) else { throw FuzzFailure("DRHD with \(length) bytes") }
+        if scopes == 1 {
+            let type = try image.u8(drhd + 16), scopeLength = try image.u8(drhd + 17), id = try image.u8(drhd + 20)
+            guard type == 3, scopeLength == 8, id == ioapicID else { throw FuzzFailure("the IOAPIC's device scope") }
+        }
     }
 }

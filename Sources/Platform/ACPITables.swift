@@ -1,8 +1,8 @@
 /// The ACPI tables of the PC machine, built as bytes for a place in the BIOS area: RSDP (ACPI
 /// 2.0, pointing at both the RSDT and the XSDT), FADT (revision 3) with the PM timer and the PM1
-/// blocks, FACS, a minimal DSDT (the sleep-state packages \_S3 and \_S5) and the MADT (every
-/// LAPIC, the IOAPIC, the interrupt source overrides of the PC's legacy IRQs). Every table's
-/// checksum makes its bytes add up to 0.
+/// blocks, FACS, a minimal DSDT (the sleep-state packages \_S3 and \_S5), the MADT (every
+/// LAPIC, the IOAPIC, the interrupt source overrides of the PC's legacy IRQs) and, for a machine
+/// with a VT-d unit, the DMAR. Every table's checksum makes its bytes add up to 0.
 public struct ACPITables: Sendable {
     /// Where the RSDP goes: the BIOS area a kernel searches (0xE0000–0xFFFFF, 16-byte aligned).
     public static let base: UInt64 = 0xE_0000
@@ -31,8 +31,34 @@ public struct ACPITables: Sendable {
         public var ioapicAddress: UInt32 = 0xFEC0_0000
         /// Guest-physical base of the local APICs, in the MADT's header (default 0xFEE0_0000).
         public var lapicAddress: UInt32 = 0xFEE0_0000
+        /// Whether there are 8259s beside the IOAPIC (the MADT's PCAT_COMPAT flag); a split
+        /// irqchip has none.
+        public var has8259s = true
+        /// The VT-d unit a DMAR table describes; nil: no DMAR.
+        public var remappingUnit: RemappingUnit?
         /// A machine with these processors and the default IOAPIC and LAPIC addresses.
         public init(apicIDs: [UInt32]) { self.apicIDs = apicIDs }
+    }
+
+    /// An Intel VT-d remapping unit as the DMAR table describes it: one DRHD covering every PCI
+    /// device of segment 0 (INCLUDE_PCI_ALL) and, with interrupt remapping, the IOAPIC in its
+    /// device scope (on the pseudo bus 0xFF, as QEMU's Q35 has it).
+    public struct RemappingUnit: Sendable, Equatable {
+        /// Guest-physical base of its registers.
+        public var registerBase: UInt64
+        /// DMA addresses it takes, less one: the DMAR's host address width (47: 48 bits).
+        public var hostAddressWidth: UInt8 = 47
+        /// It remaps interrupts (the DMAR's INTR_REMAP flag).
+        public var interruptRemapping: Bool
+        /// The guest should not use x2APIC mode (X2APIC_OPT_OUT): set when the unit has no
+        /// x2APIC-mode remapping.
+        public var x2APICOptOut: Bool
+        /// A unit at `registerBase` with these remapping features.
+        public init(registerBase: UInt64, interruptRemapping: Bool, x2APICOptOut: Bool) {
+            self.registerBase = registerBase
+            self.interruptRemapping = interruptRemapping
+            self.x2APICOptOut = x2APICOptOut
+        }
     }
 
     /// All tables, from `base` on.
@@ -52,12 +78,15 @@ public struct ACPITables: Sendable {
         let dsdt = image.append(Self.table("DSDT", revision: 2, body: Self.dsdtBody()))
         let fadt = image.append(Self.fadt(facs: facs, dsdt: dsdt))
         let madt = image.append(Self.madt(machine))
-        let pointers = [fadt, madt]
+        let dmar = machine.remappingUnit.map { image.append(Self.dmar($0, ioapicID: machine.ioapicID)) }
+        let pointers = [fadt, madt] + (dmar.map { [$0] } ?? [])
         let rsdt = image.append(Self.table("RSDT", revision: 1, body: pointers.flatMap { Self.le($0, 4) }))
         let xsdt = image.append(Self.table("XSDT", revision: 1, body: pointers.flatMap { Self.le($0, 8) }))
         image.store(Self.rsdp(rsdt: rsdt, xsdt: xsdt), at: rsdp)
         bytes = image.bytes
-        addresses = ["RSD PTR ": rsdp, "FACS": facs, "DSDT": dsdt, "FACP": fadt, "APIC": madt, "RSDT": rsdt, "XSDT": xsdt]
+        var addresses = ["RSD PTR ": rsdp, "FACS": facs, "DSDT": dsdt, "FACP": fadt, "APIC": madt, "RSDT": rsdt, "XSDT": xsdt]
+        addresses["DMAR"] = dmar
+        self.addresses = addresses
     }
 
     /// The boot-plan write that puts the tables in RAM.
@@ -119,7 +148,7 @@ public struct ACPITables: Sendable {
     }
 
     static func madt(_ machine: Machine) -> [UInt8] {
-        var b = le(UInt64(machine.lapicAddress), 4) + le(1, 4)  // PCAT_COMPAT: there are 8259s too
+        var b = le(UInt64(machine.lapicAddress), 4) + le(machine.has8259s ? 1 : 0, 4)  // PCAT_COMPAT: there are 8259s too
         for (uid, id) in machine.apicIDs.enumerated() {
             // The 8-bit entry holds IDs below 0xFF and UIDs up to 0xFF; the rest need x2APIC entries.
             if id < 0xFF && uid <= 0xFF {
@@ -133,6 +162,17 @@ public struct ACPITables: Sendable {
         b += [2, 10, 0, 0] + le(2, 4) + le(0, 2)
         b += [2, 10, 0, UInt8(sciInterrupt)] + le(UInt64(sciInterrupt), 4) + le(0x000D, 2)
         return table("APIC", revision: 3, body: b)
+    }
+
+    /// The DMAR: host address width, flags, then one DRHD (type 0) for segment 0 with
+    /// INCLUDE_PCI_ALL, and the IOAPIC's device scope (type 3) when interrupts are remapped.
+    static func dmar(_ unit: RemappingUnit, ioapicID: UInt8) -> [UInt8] {
+        let flags: UInt8 = (unit.interruptRemapping ? 1 : 0) | (unit.interruptRemapping && unit.x2APICOptOut ? 2 : 0)
+        var b = [unit.hostAddressWidth, flags] + [UInt8](repeating: 0, count: 10)
+        // Device scope: type, length 8, reserved, enumeration ID, start bus, path (device 0, function 0).
+        let scope: [UInt8] = unit.interruptRemapping ? [3, 8, 0, 0, ioapicID, 0xFF, 0, 0] : []
+        b += le(0, 2) + le(UInt64(16 + scope.count), 2) + [1, 0] + le(0, 2) + le(unit.registerBase, 8) + scope
+        return table("DMAR", revision: 1, body: b)
     }
 
     // MARK: Encoding

@@ -421,7 +421,7 @@ public final class Machine: Sendable {
             try vcpu.setMPState(.uninitialized)
             return
         }
-        let facs = PCMachine.acpiTables(for: layout).addresses["FACS"] ?? 0
+        let facs = PCMachine.acpiTables(for: layout, options: configuration.pc).addresses["FACS"] ?? 0
         let vector = try memory.load(UInt32.self, at: facs + 12)
         guard vector != 0 else {
             if completion.finish(.poweredOff(reason: "resume from S3 with no FACS waking vector")) { kickAll() }

@@ -92,7 +92,7 @@ public struct MachineConfiguration: Sendable {
         let blob = try deviceTree()
         var request = BootRequest(image: kernel, name: name, layout: layout, modules: modules, deviceTree: blob)
         // A pc machine describes itself to PC kernels in ACPI tables (our ELF64 guests read the tree).
-        let tables = machine == .pc && chosen.name != "elf64" ? PCMachine.acpiTables(for: layout) : nil
+        let tables = machine == .pc && chosen.name != "elf64" ? PCMachine.acpiTables(for: layout, options: pc) : nil
         request.rsdpAddress = tables?.rsdpAddress
         var plan = try chosen.plan(request)
         if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write, PCMachine.mpTable(for: layout).write] }
@@ -142,6 +142,14 @@ public struct MachineConfiguration: Sendable {
             }
             if iommu.extendedInterruptMode && !iommu.interruptRemapping {
                 throw .layout("VT-d x2APIC mode (eim) needs interrupt remapping")
+            }
+            // The unit remaps edu and the IOAPIC; these would reach RAM and KVM around it.
+            if devices.contains(where: { $0 is VirtioComponent }) {
+                throw .layout("VT-d does not cover virtio devices (their DMA and MSI-X would bypass it): leave out one or the other")
+            }
+            if iommu.interruptRemapping && testDevices > 0 {
+                throw .layout("VT-d interrupt remapping does not cover the MSI-X test devices (their vectors would bypass it): "
+                    + "use testDevices = 0 with it")
             }
         }
     }

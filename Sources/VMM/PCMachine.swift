@@ -38,8 +38,10 @@ public struct PCOptions: Sendable, Equatable {
     /// Where the interrupt controllers live: KVM's (the default), or split, the IOAPIC the
     /// VMM's (QEMU's `kernel-irqchip=split`); split has no PIC and no PIT, so `pit` must be off.
     public var irqchip = IRQChipMode.kernel
-    /// An Intel VT-d unit at 0xFED90000 remapping every PCI device's DMA (and, with
-    /// `interruptRemapping`, interrupts: that needs the split irqchip). nil: none.
+    /// An Intel VT-d unit at 0xFED90000 remapping edu's DMA and MSI and (with
+    /// `interruptRemapping`, which needs the split irqchip) the IOAPIC's interrupts, described
+    /// by a DMAR table. Other devices do not go through it, so `validate` refuses it beside
+    /// virtio devices, and interrupt remapping beside MSI-X test devices. nil: none.
     public var iommu: IntelIOMMU.Options?
     /// QEMU's edu device on PCI bus 0 (1234:11e8).
     public var eduDevice = false
@@ -147,9 +149,16 @@ enum PCMachine {
         try machine.pci.attach(edu.makeFunction(line: UInt8(line)), at: PCIAddress(device: slot))
     }
 
-    /// The ACPI tables of a pc machine with `layout`.
-    static func acpiTables(for layout: MachineLayout) -> ACPITables {
-        ACPITables(ACPITables.Machine(apicIDs: layout.vcpuAPICIDs))
+    /// The ACPI tables of a pc machine with `layout` and `options`: no 8259s in the MADT with
+    /// the split irqchip, and a DMAR for the VT-d unit.
+    static func acpiTables(for layout: MachineLayout, options: PCOptions) -> ACPITables {
+        var machine = ACPITables.Machine(apicIDs: layout.vcpuAPICIDs)
+        machine.has8259s = options.irqchip == .kernel
+        machine.remappingUnit = options.iommu.map { iommu in
+            ACPITables.RemappingUnit(registerBase: IntelIOMMU.base, interruptRemapping: iommu.interruptRemapping,
+                                     x2APICOptOut: !iommu.extendedInterruptMode)
+        }
+        return ACPITables(machine)
     }
 
     /// The MP tables of a pc machine with `layout`, for kernels without ACPI.

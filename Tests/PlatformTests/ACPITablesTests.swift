@@ -88,4 +88,45 @@ import Testing
         #expect(has("DSDT", "Name (_S5, Package (0x04)"))
         #expect(has("FACS", "Length : 00000040"))
     }
+
+    /// A machine with a VT-d unit gets a DMAR (one DRHD for all of segment 0, the IOAPIC in its
+    /// scope), listed by both root tables; iasl reads it back. Without 8259s the MADT says so.
+    @Test func theDMARDescribesTheRemappingUnit() throws {
+        var machine = ACPITables.Machine(apicIDs: [0, 1])
+        machine.has8259s = false
+        machine.remappingUnit = ACPITables.RemappingUnit(registerBase: 0xFED9_0000, interruptRemapping: true, x2APICOptOut: true)
+        let tables = ACPITables(machine)
+        let dmarAddress = try #require(tables.addresses["DMAR"])
+        let offset = Int(dmarAddress - ACPITables.base)
+        let length = Int(u32(tables.bytes, offset + 4))
+        let dmar = Array(tables.bytes[offset..<(offset + length)])
+        #expect(dmar.reduce(0, &+) == 0 && length == 48 + 24)
+        #expect(dmar[36] == 47 && dmar[37] == 3, "48-bit width; INTR_REMAP and X2APIC_OPT_OUT")
+        #expect(u64(dmar, 56) == 0xFED9_0000 && dmar[52] == 1, "register base, INCLUDE_PCI_ALL")
+        #expect(Array(dmar[64..<72]) == [3, 8, 0, 0, 0, 0xFF, 0, 0], "the IOAPIC (ID 0) on bus 0xFF")
+        let madtOffset = Int(tables.addresses["APIC"]! - ACPITables.base)
+        #expect(u32(tables.bytes, madtOffset + 40) == 0, "no PCAT_COMPAT without 8259s")
+        let xsdtOffset = Int(tables.addresses["XSDT"]! - ACPITables.base)
+        #expect(u64(tables.bytes, xsdtOffset + 52) == dmarAddress, "the XSDT's third entry")
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/iasl") else { return }  // the test above reports its absence
+        let directory = NSTemporaryDirectory() + "vmm-dmar-\(getpid())"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data(dmar).write(to: URL(fileURLWithPath: directory + "/dmar.dat"))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/iasl")
+        process.arguments = ["-d", directory + "/dmar.dat"]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let text = try String(contentsOfFile: directory + "/dmar.dsl", encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        func has(_ line: String) -> Bool { lines.contains { $0.contains(line) } }
+        #expect(process.terminationStatus == 0 && !text.contains("Invalid"), "\(text)")
+        #expect(has("Host Address Width : 2F"), "\(text)")
+        #expect(has("Register Base Address : 00000000FED90000"))
+        #expect(has("Device Scope Type : 03"), "the IOAPIC scope")
+    }
 }

@@ -48,7 +48,7 @@ import TestSupport
     @Test func thePCMachinesMADTListsTheIDs() {
         var layout = configuration([0, 300]).layout
         layout.vcpuCount = 2
-        let bytes = PCMachine.acpiTables(for: layout).bytes
+        let bytes = PCMachine.acpiTables(for: layout, options: PCOptions()).bytes
         let x2apicEntry: [UInt8] = [9, 16, 0, 0, 0x2C, 0x01, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]  // ID 300, enabled, UID 1
         #expect(bytes.indices.contains { bytes[$0...].starts(with: x2apicEntry) }, "a Processor Local x2APIC entry for 300")
     }

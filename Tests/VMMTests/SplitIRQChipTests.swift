@@ -26,6 +26,12 @@ import TestSupport
         #expect(throws: VMMError.layout("VT-d x2APIC mode (eim) needs interrupt remapping")) {
             try pc { $0.iommu = .init(extendedInterruptMode: true) }.validate()
         }
+        var withTestDevice = pc { $0.irqchip = .split; $0.pit = false; $0.iommu = .init(interruptRemapping: true) }
+        withTestDevice.testDevices = 1
+        #expect(throws: VMMError.self, "the MSI-X test device's vectors would bypass remapping") { try withTestDevice.validate() }
+        var withVirtio = pc { $0.iommu = .init() }
+        withVirtio.devices = [VirtioComponent.entropy()]
+        #expect(throws: VMMError.self, "virtio's DMA would bypass the unit") { try withVirtio.validate() }
         try pc { $0.irqchip = .split; $0.pit = false; $0.iommu = .init(interruptRemapping: true, extendedInterruptMode: true) }.validate()
         try pc { $0.iommu = .init() }.validate()
     }
