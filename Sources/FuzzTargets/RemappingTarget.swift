@@ -37,6 +37,7 @@ extension FuzzTarget {
             remapChecked(message.address, message.data, sid: nil)
         })
         ioapicBox.withLock { $0 = ioapic }
+        defer { ioapicBox.withLock { $0 = nil } }  // the box and the IOAPIC's closure hold each other
         let sid = UInt16(truncatingIfNeeded: first) << 3
         let edu = EduDevice(connections: EduDevice.Connections(
             dmaRead: { unit.dmaRead(sid: sid, from: $0, count: $1) },
