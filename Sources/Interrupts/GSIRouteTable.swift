@@ -153,6 +153,11 @@ public final class GSIRouteTable: Sendable {
         }
     }
 
+    /// Pin route `index` when it is an MSI route, as the next commit sends it.
+    public func pinMSIRoute(at index: Int) -> (gsi: UInt32, address: UInt64, data: UInt32)? {
+        state.withLock { $0.table.pinMSIRoute(at: index) }
+    }
+
     private static func changed(_ s: inout State) {
         s.dirty = true
         s.changeSerial += 1

@@ -64,6 +64,13 @@ public struct GSIRoutingTable: ~Copyable {
         return true
     }
 
+    /// Pin route `index` when it is an MSI route (a split irqchip's), else nil.
+    public func pinMSIRoute(at index: Int) -> (gsi: UInt32, address: UInt64, data: UInt32)? {
+        guard index >= 0, index < pinCount else { return nil }
+        var gsi: UInt32 = 0, address: UInt64 = 0, data: UInt32 = 0
+        return ckvm_routing_get_msi(table, UInt32(index), &gsi, &address, &data) == 0 ? (gsi, address, data) : nil
+    }
+
     /// Removes the route of `gsi`; returns whether it had one.
     @discardableResult
     public mutating func removeMSI(gsi: UInt32) -> Bool {

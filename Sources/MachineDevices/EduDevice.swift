@@ -233,7 +233,7 @@ public final class EduDevice: PCIDeviceModel {
         let count = Int(s.count)
         if toRAM {
             _ = connections.dmaWrite(Array(s.buffer[start..<start + count]), s.destination & Self.dmaMask)
-        } else if let bytes = connections.dmaRead(s.source & Self.dmaMask, count) {
+        } else if let bytes = connections.dmaRead(s.source & Self.dmaMask, count), bytes.count == count {
             s.buffer.replaceSubrange(start..<start + count, with: bytes)
         }
     }

@@ -172,7 +172,7 @@ public final class IntelIOMMU: BusDevice {
                                                      compatibilityAllowed: compatibility, memory: memory)
         } catch {
             let handle = (address >> 5) & 0x7FFF | ((address >> 2) & 1) << 15
-            if recordingFaults { recordFault(error, sid: sid ?? 0, info: handle << 48, write: true) }
+            if recordingFaults && !error.quiet { recordFault(error.reason, sid: sid ?? 0, info: handle << 48, write: true) }
             return nil
         }
     }
@@ -248,7 +248,10 @@ public final class IntelIOMMU: BusDevice {
             if command >> 63 != 0 { command = command & ~(1 << 63) & ~(3 << 59) | ((command >> 61) & 3) << 59 }
             s.contextCommand = command
         case Register.faultStatus:
+            let hadQueueError = s.faultStatus & FaultStatus.queueError != 0
             s.faultStatus &= ~(value & FaultStatus.writable)
+            // Cleared IQE: the queue goes on from the descriptor software fixed.
+            if hadQueueError && s.faultStatus & FaultStatus.queueError == 0 { processQueue(&s, &effects) }
         case Register.faultEventControl:
             unmask(&s.faultEvent, value, &effects)
         case Register.faultEventControl + 4: s.faultEvent.data = value
@@ -285,6 +288,7 @@ public final class IntelIOMMU: BusDevice {
         if options.interruptRemapping { persistent |= Global.interruptRemapping | Global.compatibilityFormat }
         var status = (s.status & ~persistent) | (value & persistent)
         if status & Global.queuedInvalidation == 0 { s.queueHead = 0 }
+        let queueEnabled = status & Global.queuedInvalidation != 0 && s.status & Global.queuedInvalidation == 0
         if value & Global.rootPointer != 0 {
             s.rootTable = s.rootTableRegister & ~0xFFF
             status |= Global.rootPointer
@@ -296,6 +300,8 @@ public final class IntelIOMMU: BusDevice {
             status |= Global.interruptPointer
         }
         s.status = status
+        // Hardware fetches whenever IQH and IQT differ, from the moment the queue is enabled.
+        if queueEnabled { processQueue(&s, &effects) }
     }
 
     /// An event control write: IM as written; clearing it sends an event left pending (IP).
@@ -327,14 +333,14 @@ public final class IntelIOMMU: BusDevice {
         let entries = UInt64(256) << (s.queueAddress & 7)
         let base = s.queueAddress & ~0xFFF
         guard s.queueTail / 16 < entries else {
-            s.faultStatus |= FaultStatus.queueError
+            queueError(&s, &effects)
             return
         }
         var served: UInt64 = 0
         while s.queueHead != s.queueTail && served < entries {
             let at = base &+ s.queueHead
             guard let low = memory.load64(at: at), let high = memory.load64(at: at &+ 8) else {
-                s.faultStatus |= FaultStatus.queueError
+                queueError(&s, &effects)
                 return
             }
             switch low & 0xF {
@@ -346,12 +352,18 @@ public final class IntelIOMMU: BusDevice {
                     Self.raise(&s.invalidationEvent, &effects)
                 }
             default:
-                s.faultStatus |= FaultStatus.queueError
+                queueError(&s, &effects)
                 return
             }
             s.queueHead = (s.queueHead + 16) % (entries * 16)
             served += 1
         }
+    }
+
+    /// Stops the queue with FSTS.IQE and raises the fault event (IQH stays at the descriptor).
+    private func queueError(_ s: inout State, _ effects: inout Effects) {
+        s.faultStatus |= FaultStatus.queueError
+        Self.raise(&s.faultEvent, &effects)
     }
 
     /// Records a fault in the one fault recording register, or sets PFO when it is still full,

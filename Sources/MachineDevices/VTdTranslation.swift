@@ -23,17 +23,19 @@ public enum VTdTranslation {
         case rootTableUnreachable = 0x08
         /// 9: the context entry lies outside RAM.
         case contextTableUnreachable = 0x09
-        /// 0xA: an entry sets reserved bits (a large page at the top of a 4-level table).
-        case reservedBitsInEntry = 0x0A
-        /// 0x20: the interrupt handle is beyond the remapping table.
-        case interruptIndexBeyondTable = 0x20
-        /// 0x21: the interrupt remapping table entry is not present.
-        case interruptEntryNotPresent = 0x21
-        /// 0x22: the interrupt remapping table entry lies outside RAM.
-        case interruptTableUnreachable = 0x22
+        /// 0xC: a second-level paging entry sets reserved bits (a large page at the top of a
+        /// 4-level table).
+        case reservedBitsInPagingEntry = 0x0C
+        /// 0x21: the interrupt handle is beyond the remapping table.
+        case interruptIndexBeyondTable = 0x21
+        /// 0x22: the interrupt remapping table entry is not present.
+        case interruptEntryNotPresent = 0x22
+        /// 0x23: the interrupt remapping table entry lies outside RAM.
+        case interruptTableUnreachable = 0x23
         /// 0x24: the interrupt remapping table entry sets reserved bits (posting, SVT 3).
         case reservedBitsInInterruptEntry = 0x24
-        /// 0x25: a compatibility-format interrupt while GSTS.CFIS is clear.
+        /// 0x25: a compatibility-format interrupt while GSTS.CFIS is clear or the table is in
+        /// x2APIC mode (EIME).
         case compatibilityFormatBlocked = 0x25
         /// 0x26: the requester is not the one the entry names.
         case sourceIDMismatch = 0x26
@@ -63,34 +65,34 @@ public enum VTdTranslation {
     /// request needs. Throws the fault, marked quiet when the context entry disables fault
     /// recording (FPD).
     public static func translateDMA(_ iova: UInt64, sid: UInt16, write: Bool, rootTable: UInt64,
-                                    memory: PhysicalMemory) throws(DMAFault) -> DMAResult {
+                                    memory: PhysicalMemory) throws(TranslationFault) -> DMAResult {
         let bus = UInt64(sid >> 8), devfn = UInt64(sid & 0xFF)
-        guard let rootLow = memory.load64(at: rootTable &+ bus * 16) else { throw DMAFault(.rootTableUnreachable) }
-        guard rootLow & 1 != 0 else { throw DMAFault(.rootEntryNotPresent) }
+        guard let rootLow = memory.load64(at: rootTable &+ bus * 16) else { throw TranslationFault(.rootTableUnreachable) }
+        guard rootLow & 1 != 0 else { throw TranslationFault(.rootEntryNotPresent) }
         let contextTable = rootLow & addressMask
         guard let contextLow = memory.load64(at: contextTable &+ devfn * 16),
               let contextHigh = memory.load64(at: contextTable &+ devfn * 16 + 8) else {
-            throw DMAFault(.contextTableUnreachable)
+            throw TranslationFault(.contextTableUnreachable)
         }
-        guard contextLow & 1 != 0 else { throw DMAFault(.contextEntryNotPresent) }
+        guard contextLow & 1 != 0 else { throw TranslationFault(.contextEntryNotPresent) }
         let quiet = contextLow & 2 != 0
         switch (contextLow >> 2) & 3 {
         case 0: break
         case 2: return DMAResult(address: iova, pageEnd: iova | 0xFFF)  // pass-through
-        default: throw DMAFault(.invalidContextEntry, quiet: quiet)
+        default: throw TranslationFault(.invalidContextEntry, quiet: quiet)
         }
-        guard let levels = levels(ofWidth: contextHigh & 7) else { throw DMAFault(.invalidContextEntry, quiet: quiet) }
+        guard let levels = levels(ofWidth: contextHigh & 7) else { throw TranslationFault(.invalidContextEntry, quiet: quiet) }
         let width = 12 + 9 * levels
-        guard iova >> width == 0 else { throw DMAFault(.addressBeyondWidth, quiet: quiet) }
+        guard iova >> width == 0 else { throw TranslationFault(.addressBeyondWidth, quiet: quiet) }
         var table = contextLow & addressMask
         for level in stride(from: levels, through: 1, by: -1) {
             let shift = UInt64(12 + 9 * (level - 1))
             guard let entry = memory.load64(at: table &+ ((iova >> shift) & 0x1FF) * 8) else {
-                throw DMAFault(.tableUnreachable, quiet: quiet)
+                throw TranslationFault(.tableUnreachable, quiet: quiet)
             }
-            guard entry & (write ? 2 : 1) != 0 else { throw DMAFault(write ? .writeNotPermitted : .readNotPermitted, quiet: quiet) }
+            guard entry & (write ? 2 : 1) != 0 else { throw TranslationFault(write ? .writeNotPermitted : .readNotPermitted, quiet: quiet) }
             let superpage = entry & (1 << 7) != 0
-            if superpage && level > 3 { throw DMAFault(.reservedBitsInEntry, quiet: quiet) }
+            if superpage && level > 3 { throw TranslationFault(.reservedBitsInPagingEntry, quiet: quiet) }
             if level == 1 || superpage {
                 let pageMask = (UInt64(1) << shift) - 1
                 let base = entry & addressMask & ~pageMask
@@ -98,14 +100,15 @@ public enum VTdTranslation {
             }
             table = entry & addressMask
         }
-        throw DMAFault(.tableUnreachable, quiet: quiet)  // not reached: level 1 returns
+        throw TranslationFault(.tableUnreachable, quiet: quiet)  // not reached: level 1 returns
     }
 
-    /// A DMA fault and whether it is recorded (a context entry's FPD bit makes it quiet).
-    public struct DMAFault: Error, Sendable, Equatable {
+    /// A fault and whether it is recorded: a context entry's FPD bit makes a DMA fault quiet,
+    /// an interrupt remapping table entry's FPD bit an interrupt's.
+    public struct TranslationFault: Error, Sendable, Equatable {
         /// Why.
         public let reason: Fault
-        /// The context entry's FPD bit was set: the fault is not recorded.
+        /// The entry's FPD bit was set: the fault is not recorded.
         public let quiet: Bool
         init(_ reason: Fault, quiet: Bool = false) {
             self.reason = reason
@@ -144,23 +147,29 @@ public enum VTdTranslation {
     /// request (address bit 4) goes through its interrupt remapping table entry and comes out in
     /// compatibility format, carrying destination bits 31:8 in address bits 63:40 as KVM's
     /// 32-bit APIC IDs take them; a compatibility-format one passes when `compatibilityAllowed`
-    /// (GSTS.CFIS). `sid` is the requester for source-ID verification (nil: no verification,
-    /// as QEMU's IOAPIC requests carry none).
+    /// (GSTS.CFIS) and the table is not in x2APIC mode. `sid` is the requester for source-ID
+    /// verification (nil: no verification, as QEMU's IOAPIC requests carry none). A fault past
+    /// a present entry whose FPD bit is set is quiet.
     public static func remapInterrupt(address: UInt64, data: UInt32, sid: UInt16?, table: InterruptTable,
-                                      compatibilityAllowed: Bool, memory: PhysicalMemory) throws(Fault) -> (address: UInt64, data: UInt32) {
+                                      compatibilityAllowed: Bool, memory: PhysicalMemory) throws(TranslationFault) -> (address: UInt64, data: UInt32) {
         guard address & (1 << 4) != 0 else {
-            guard compatibilityAllowed else { throw .compatibilityFormatBlocked }
+            guard compatibilityAllowed, !table.extendedMode else { throw TranslationFault(.compatibilityFormatBlocked) }
             return (address, data)
         }
         var handle = UInt32(truncatingIfNeeded: (address >> 5) & 0x7FFF | ((address >> 2) & 1) << 15)
         if address & (1 << 3) != 0 { handle &+= data & 0xFFFF }  // SHV: the data holds a subhandle
-        guard handle < table.entries else { throw .interruptIndexBeyondTable }
+        guard handle < table.entries else { throw TranslationFault(.interruptIndexBeyondTable) }
         let at = table.base &+ UInt64(handle) * 16
-        guard let low = memory.load64(at: at), let high = memory.load64(at: at + 8) else { throw .interruptTableUnreachable }
-        guard low & 1 != 0 else { throw .interruptEntryNotPresent }
+        guard let low = memory.load64(at: at), let high = memory.load64(at: at + 8) else {
+            throw TranslationFault(.interruptTableUnreachable)
+        }
+        guard low & 1 != 0 else { throw TranslationFault(.interruptEntryNotPresent) }
+        let quiet = low & 2 != 0
         // IRTE_MODE (bit 15) asks for posting, which this unit does not offer (CAP.PI is 0).
-        guard low & (1 << 15) == 0 else { throw .reservedBitsInInterruptEntry }
-        if let sid { try verify(sid, entryHigh: high) }
+        guard low & (1 << 15) == 0 else { throw TranslationFault(.reservedBitsInInterruptEntry, quiet: quiet) }
+        if let sid {
+            do { try verify(sid, entryHigh: high) } catch { throw TranslationFault(error, quiet: quiet) }
+        }
         let destinationField = UInt32(truncatingIfNeeded: low >> 32)
         let destination = table.extendedMode ? destinationField : (destinationField >> 8) & 0xFF
         let level = low & (1 << 4) != 0

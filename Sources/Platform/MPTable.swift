@@ -2,7 +2,8 @@
 /// processors and IOAPIC there instead of in ACPI (Linux built without ACPI, as the Linux test
 /// guest is): the floating pointer, then the configuration table with one processor entry per
 /// vCPU, the ISA bus, the IOAPIC, the ISA IRQs' assignments (IRQ 0, the PIT, on INTIN 2, as
-/// the MADT's override says; IRQ 2, the cascade, none) and the LAPICs' LINT0 (ExtINT) and LINT1 (NMI).
+/// the MADT's override says; IRQ 2, the cascade, none) and the LAPICs' LINT0 (ExtINT, when there
+/// are 8259s to drive it) and LINT1 (NMI).
 ///
 /// Both go in the first KiB of the EBDA (`base`), the first place a kernel searches, which
 /// the memory map reserves.
@@ -26,9 +27,12 @@ public struct MPTable: Sendable {
     public let processorCount: Int
 
     /// The tables for processors with `apicIDs` (the first is the bootstrap processor), the
-    /// IOAPIC with `ioapicID` at `ioapicAddress` and the LAPICs at `lapicAddress`.
-    public init(apicIDs: [UInt32], ioapicID: UInt8 = 0, ioapicAddress: UInt32 = 0xFEC0_0000, lapicAddress: UInt32 = 0xFEE0_0000) {
-        let fixedEntries = 2 + 15 + 2  // bus, IOAPIC, the ISA IRQs but the cascade (2), 2 local interrupts
+    /// IOAPIC with `ioapicID` at `ioapicAddress`, the LAPICs at `lapicAddress`, and the 8259s'
+    /// ExtINT on LINT0 unless `has8259s` is false (a split irqchip has none).
+    public init(apicIDs: [UInt32], ioapicID: UInt8 = 0, ioapicAddress: UInt32 = 0xFEC0_0000, lapicAddress: UInt32 = 0xFEE0_0000,
+                has8259s: Bool = true) {
+        // Bus, IOAPIC, the ISA IRQs but the cascade (2), the local interrupts (ExtINT only with 8259s, NMI).
+        let fixedEntries = 2 + 15 + (has8259s ? 2 : 1)
         let room = (Self.capacity - Self.pointerSize - Self.headerSize - fixedEntries * Self.entrySize) / Self.processorSize
         let processors = apicIDs.filter { $0 < 0xFF }.prefix(room)
         var entries: [UInt8] = []
@@ -44,7 +48,7 @@ public struct MPTable: Sendable {
             let flags = UInt16(irq) == ACPITables.sciInterrupt ? Self.levelHigh : Self.conforming
             entries += [3, 0] + Self.le(UInt64(flags), 2) + [Self.isaBus, irq, ioapicID, irq == 0 ? 2 : irq]
         }
-        entries += [4, 3] + Self.le(0, 2) + [Self.isaBus, 0, 0xFF, 0]  // ExtINT on every LINT0
+        if has8259s { entries += [4, 3] + Self.le(0, 2) + [Self.isaBus, 0, 0xFF, 0] }  // ExtINT on every LINT0
         entries += [4, 1] + Self.le(0, 2) + [Self.isaBus, 0, 0xFF, 1]  // NMI on every LINT1
 
         let tableAddress = Self.base + UInt64(Self.pointerSize)

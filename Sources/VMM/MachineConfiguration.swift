@@ -95,7 +95,7 @@ public struct MachineConfiguration: Sendable {
         let tables = machine == .pc && chosen.name != "elf64" ? PCMachine.acpiTables(for: layout, options: pc) : nil
         request.rsdpAddress = tables?.rsdpAddress
         var plan = try chosen.plan(request)
-        if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write, PCMachine.mpTable(for: layout).write] }
+        if let tables { plan.writes = PCFirmware.writes() + plan.writes + [tables.write, PCMachine.mpTable(for: layout, options: pc).write] }
         try plan.validate(ramSize: layout.ramSize, vcpuCount: layout.vcpuCount)
         return (plan, blob)
     }

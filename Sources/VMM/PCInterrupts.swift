@@ -52,18 +52,20 @@ final class SplitIRQChip: Sendable {
     static let placeholderRoutes: [GSIRoute] = (0..<UInt32(IOAPIC.pinCount)).map { .msi(gsi: $0, address: 0xFEE0_0000, data: 0) }
 
     init(delivery: MSIDelivery, routes: GSIRouteTable) {
-        // Each level-triggered pin's route as last sent, so a repeat costs no routing commit.
+        // Each level-triggered pin's route as KVM last got it, so a repeat costs no commit.
         let sent = Locked([GSIRoute?](repeating: nil, count: IOAPIC.pinCount))
         // Keeps a level-triggered pin's message as its GSI's route (before it can be delivered,
         // as QEMU does on each entry write; again at delivery, should remapping have changed it).
+        // Compare, change and commit under one lock: a device thread's delivery racing a vCPU's
+        // entry write must not leave the older route in KVM while `sent` names the newer one.
         let keepRoute: @Sendable (Int, UInt64, UInt32) throws -> Void = { pin, address, data in
             let route = GSIRoute.msi(gsi: UInt32(pin), address: address, data: data)
-            guard sent.withLock({ sent in
-                defer { sent[pin] = route }
-                return sent[pin] != route
-            }) else { return }
-            routes.setPinRoute(route, at: pin)
-            try routes.commit()
+            try sent.withLock { (sent: inout [GSIRoute?]) throws in
+                guard sent[pin] != route else { return }
+                routes.setPinRoute(route, at: pin)
+                try routes.commit()
+                sent[pin] = route
+            }
         }
         ioapic = IOAPIC(deliver: { pin, message, level in
             // The IOAPIC's requests carry no requester ID (as QEMU's): no source-ID verification.

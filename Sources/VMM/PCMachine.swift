@@ -161,8 +161,8 @@ enum PCMachine {
         return ACPITables(machine)
     }
 
-    /// The MP tables of a pc machine with `layout`, for kernels without ACPI.
-    static func mpTable(for layout: MachineLayout) -> MPTable {
-        MPTable(apicIDs: layout.vcpuAPICIDs)
+    /// The MP tables of a pc machine with `layout` and `options`, for kernels without ACPI.
+    static func mpTable(for layout: MachineLayout, options: PCOptions) -> MPTable {
+        MPTable(apicIDs: layout.vcpuAPICIDs, has8259s: options.irqchip == .kernel)
     }
 }

@@ -127,6 +127,10 @@ import TestSupport
         unit.write(offset: 0x88, size: 8, value: 48)
         #expect(unit.read(offset: 0x34, size: 4) & (1 << 4) != 0, "IQE")
         #expect(unit.read(offset: 0x80, size: 8) == 32, "IQH stays at the bad descriptor")
+        #expect(unit.read(offset: 0x38, size: 4) == 0xC000_0000, "IQE raised the (masked) fault event: IP")
+        try tables.ram.store(UInt64(2), at: queue + 32)  // software fixes the descriptor
+        unit.write(offset: 0x34, size: 4, value: 1 << 4)  // and clears IQE
+        #expect(unit.read(offset: 0x80, size: 8) == 48, "the queue went on without another IQT write")
         unit.write(offset: 0x18, size: 4, value: 0)
         #expect(unit.read(offset: 0x80, size: 8) == 0, "disabling QI resets IQH")
     }

@@ -219,6 +219,20 @@ func vmlinux(pvhEntry: UInt64? = nil, notes: [UInt8] = ELF32Builder.note(owner: 
         #expect(b.count <= MPTable.capacity)
     }
 
+    /// A split irqchip has no 8259s: no ExtINT entry, and the count and checksum still agree.
+    @Test func withoutThe8259sThereIsNoExtINT() {
+        let b = MPTable(apicIDs: [0, 1], has8259s: false).bytes
+        let t = 16
+        func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
+        #expect(u16(t + 34) == 2 + 2 + 15 + 1 && t + u16(t + 4) == b.count && b[t..<b.count].reduce(0, &+) == 0)
+        var at = t + 44, locals: [UInt8] = []
+        while at < b.count {
+            if b[at] == 4 { locals.append(b[at + 1]) }
+            at += b[at] == 0 ? 20 : 8
+        }
+        #expect(locals == [1], "NMI on LINT1 only")
+    }
+
     @Test func manyProcessorsStillFitInTheEBDAsFirstKiB() {
         let table = MPTable(apicIDs: (0..<200).map(UInt32.init))
         #expect(table.bytes.count <= MPTable.capacity && table.processorCount == 40)
