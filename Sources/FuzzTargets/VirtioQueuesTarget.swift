@@ -20,10 +20,20 @@ extension FuzzTarget {
 
     /// A split virtqueue whose guest RAM is the input: the first byte picks the queue size (1 to
     /// 256) and the ring features (indirect tables, event index), the rest is copied to RAM from
-    /// 0x1000 on (descriptor table at 0x1000, driver area at 0x3000, device area at 0x4000, and
-    /// whatever the descriptors point at). Up to 64 chains are taken and served by virtio-blk or
-    /// virtio-rng (the first byte's top bit): every buffer of every chain lies in RAM, no device
-    /// says it wrote more than the chain's writable bytes, and the disk never changes size.
+    /// 0x1000 on. The rings lie there back to back, so a short input reaches all of them (the
+    /// fuzzer's inputs are at most 4 KiB): the descriptor table at 0x1000, the driver area right
+    /// after it, the device area after that (4-byte aligned), then whatever the descriptors point
+    /// at. Up to 64 chains are taken and served by virtio-blk or virtio-rng (the first byte's top
+    /// bit): every buffer of every chain lies in RAM, no device says it wrote more than the
+    /// chain's writable bytes, and the disk never changes size.
+    /// Where the virtio target's driver and device areas start for a queue of `size`: right
+    /// after the descriptor table at 0x1000 (16 bytes a descriptor), and after the driver area
+    /// (flags, index, a ring entry each, the used-event word) rounded up to 4 bytes.
+    static func virtioRingLayout(size: Int) -> (driverArea: UInt64, deviceArea: UInt64) {
+        let driverArea = UInt64(0x1000 + 16 * size)
+        return (driverArea, (driverArea + UInt64(6 + 2 * size) + 3) & ~3)
+    }
+
     static func virtioQueues(_ bytes: [UInt8]) throws(FuzzFailure) {
         guard let memory = try? GuestMemory(size: 1 << 20) else { throw FuzzFailure("cannot map 1 MiB of guest memory") }
         let control = bytes.first ?? 0
@@ -32,8 +42,9 @@ extension FuzzTarget {
         if control & 0x10 != 0 { features |= VirtioFeature.indirectDescriptors }
         if control & 0x20 != 0 { features |= VirtioFeature.eventIndex }
         _ = try? memory.write(bytes.dropFirst().prefix(Int(memory.size) - 0x1000), at: 0x1000)
-        guard var queue = try? SplitVirtqueue(index: 0, size: size, maximum: 256, descriptorTable: 0x1000, driverArea: 0x3000,
-                                              deviceArea: 0x4000, features: features, memory: memory) else {
+        let (driverArea, deviceArea) = virtioRingLayout(size: size)
+        guard var queue = try? SplitVirtqueue(index: 0, size: size, maximum: 256, descriptorTable: 0x1000, driverArea: driverArea,
+                                              deviceArea: deviceArea, features: features, memory: memory) else {
             throw FuzzFailure("a queue of size \(size) at fixed, aligned addresses was refused")
         }
         let device: any VirtioDevice = control & 0x80 != 0 ? EntropyDevice() : virtioDisk.device
