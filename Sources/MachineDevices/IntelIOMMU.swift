@@ -63,6 +63,26 @@ public final class IntelIOMMU: BusDevice {
         var address: UInt32 = 0
         var upperAddress: UInt32 = 0
         var message: (address: UInt64, data: UInt32) { (UInt64(upperAddress) << 32 | UInt64(address & ~3), data) }
+
+        /// The dword at `offset` from the block's start (control, data, address, upper address);
+        /// writes to the control go through `IntelIOMMU.unmask`.
+        func dword(_ offset: Int) -> UInt32 {
+            switch offset {
+            case 0: control
+            case 4: data
+            case 8: address
+            default: upperAddress
+            }
+        }
+
+        mutating func setDword(_ offset: Int, _ value: UInt32) {
+            switch offset {
+            case 4: data = value
+            case 8: address = value
+            case 12: upperAddress = value
+            default: break
+            }
+        }
     }
 
     struct State {
@@ -213,18 +233,13 @@ public final class IntelIOMMU: BusDevice {
         case Register.rootTable, Register.rootTable + 4: return half(s.rootTableRegister)
         case Register.contextCommand, Register.contextCommand + 4: return half(s.contextCommand)
         case Register.faultStatus: return s.faultStatus | (s.faultRecord.high >> 63 != 0 ? FaultStatus.pending : 0)
-        case Register.faultEventControl: return s.faultEvent.control
-        case Register.faultEventControl + 4: return s.faultEvent.data
-        case Register.faultEventControl + 8: return s.faultEvent.address
-        case Register.faultEventControl + 12: return s.faultEvent.upperAddress
+        case Register.faultEventControl..<Register.faultEventControl + 16: return s.faultEvent.dword(offset - Register.faultEventControl)
         case Register.queueHead, Register.queueHead + 4: return half(s.queueHead)
         case Register.queueTail, Register.queueTail + 4: return half(s.queueTail)
         case Register.queueAddress, Register.queueAddress + 4: return half(s.queueAddress)
         case Register.completionStatus: return s.completionStatus
-        case Register.invalidationEventControl: return s.invalidationEvent.control
-        case Register.invalidationEventControl + 4: return s.invalidationEvent.data
-        case Register.invalidationEventControl + 8: return s.invalidationEvent.address
-        case Register.invalidationEventControl + 12: return s.invalidationEvent.upperAddress
+        case Register.invalidationEventControl..<Register.invalidationEventControl + 16:
+            return s.invalidationEvent.dword(offset - Register.invalidationEventControl)
         case Register.interruptTable, Register.interruptTable + 4: return half(s.interruptTableRegister)
         case Register.iotlbAddress, Register.iotlbAddress + 4: return half(s.iotlbAddress)
         case Register.iotlb, Register.iotlb + 4: return half(s.iotlb)
@@ -252,11 +267,8 @@ public final class IntelIOMMU: BusDevice {
             s.faultStatus &= ~(value & FaultStatus.writable)
             // Cleared IQE: the queue goes on from the descriptor software fixed.
             if hadQueueError && s.faultStatus & FaultStatus.queueError == 0 { processQueue(&s, &effects) }
-        case Register.faultEventControl:
-            unmask(&s.faultEvent, value, &effects)
-        case Register.faultEventControl + 4: s.faultEvent.data = value
-        case Register.faultEventControl + 8: s.faultEvent.address = value
-        case Register.faultEventControl + 12: s.faultEvent.upperAddress = value
+        case Register.faultEventControl: unmask(&s.faultEvent, value, &effects)
+        case Register.faultEventControl + 4..<Register.faultEventControl + 16: s.faultEvent.setDword(offset - Register.faultEventControl, value)
         case Register.queueTail, Register.queueTail + 4:
             s.queueTail = merged(s.queueTail) & 0x7_FFF0
             processQueue(&s, &effects)
@@ -265,9 +277,8 @@ public final class IntelIOMMU: BusDevice {
             if s.status & Global.queuedInvalidation == 0 { s.queueAddress = merged(s.queueAddress) & ~0x7F8 }
         case Register.completionStatus: s.completionStatus &= ~(value & 1)
         case Register.invalidationEventControl: unmask(&s.invalidationEvent, value, &effects)
-        case Register.invalidationEventControl + 4: s.invalidationEvent.data = value
-        case Register.invalidationEventControl + 8: s.invalidationEvent.address = value
-        case Register.invalidationEventControl + 12: s.invalidationEvent.upperAddress = value
+        case Register.invalidationEventControl + 4..<Register.invalidationEventControl + 16:
+            s.invalidationEvent.setDword(offset - Register.invalidationEventControl, value)
         case Register.interruptTable, Register.interruptTable + 4: s.interruptTableRegister = merged(s.interruptTableRegister) & ~0x7F0
         case Register.iotlbAddress, Register.iotlbAddress + 4: s.iotlbAddress = merged(s.iotlbAddress)
         case Register.iotlb, Register.iotlb + 4:
