@@ -9,7 +9,8 @@ import Threads
 /// KVM with one `KVM_SET_GSI_ROUTING` per batch.
 ///
 /// `KVM_SET_GSI_ROUTING` replaces the whole table, including the pin routes `KVM_CREATE_IRQCHIP`
-/// installed for GSI 0–23, so every commit sends those again followed by the MSI routes. Changes
+/// installed for GSI 0–23, so every commit sends those again followed by the MSI routes. (With
+/// a split irqchip the pin routes are the VMM IOAPIC's MSI routes, `setPinRoute`.) Changes
 /// only mark the table dirty; `commit()` sends it once, so a guest access that changes many
 /// vectors costs one ioctl, not one per vector. `requestCommit()` goes further under a coalescing
 /// `RouteCommitPolicy`: it leaves the commit to the table's committer thread, which makes it once

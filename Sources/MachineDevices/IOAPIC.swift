@@ -83,20 +83,20 @@ public final class IOAPIC: BusDevice {
     /// Sets the line of `pin` (a GSI, 0…23); any other pin is ignored.
     public func setLevel(pin: Int, high: Bool) {
         guard (0..<Self.pinCount).contains(pin) else { return }
-        let due = state.withLock { s -> [(Int, Message, Bool)] in
+        let due = state.withLock { s -> Due in
             let bit = UInt32(1) << UInt32(pin)
             let wasHigh = s.levels & bit != 0
             if high { s.levels |= bit } else { s.levels &= ~bit }
             if high && !wasHigh && s.entries[pin] & Entry.levelTriggered == 0 { s.latched |= bit }
             return Self.service(&s, pins: bit)
         }
-        for (pin, message, level) in due { deliver(pin, message, level) }
+        send(due)
     }
 
     /// The EOI of `vector` (KVM_EXIT_IOAPIC_EOI): clears Remote IRR of the level-triggered pins
     /// with that vector, and delivers again those still asserted.
     public func endOfInterrupt(vector: UInt8) {
-        let due = state.withLock { s -> [(Int, Message, Bool)] in
+        let due = state.withLock { s -> Due in
             var pins: UInt32 = 0
             for pin in 0..<Self.pinCount {
                 let e = s.entries[pin]
@@ -106,7 +106,7 @@ public final class IOAPIC: BusDevice {
             }
             return Self.service(&s, pins: pins)
         }
-        for (pin, message, level) in due { deliver(pin, message, level) }
+        send(due)
     }
 
     public func read(offset: UInt64, size: Int) -> UInt64 {
@@ -122,21 +122,38 @@ public final class IOAPIC: BusDevice {
     }
 
     public func write(offset: UInt64, size: Int, value: UInt64) {
-        let (changed, due) = state.withLock { s -> (Int?, [(Int, Message, Bool)]) in
+        let (changed, due) = state.withLock { s -> (Int?, Due) in
             switch offset {
             case 0:
                 s.select = UInt8(truncatingIfNeeded: value)
-                return (nil, [])
+                return (nil, Due())
             case 0x10 where size == 4:
                 let index = s.select
                 let due = Self.setRegister(&s, index, UInt32(truncatingIfNeeded: value))
                 return ((0x10..<0x10 + UInt8(2 * Self.pinCount)).contains(index) ? Int(index - 0x10) / 2 : nil, due)
             default:
-                return (nil, [])
+                return (nil, Due())
             }
         }
         if let pin = changed, let e = entry(pin) { entryChanged(pin, Self.message(for: e), e & Entry.levelTriggered != 0) }
-        for (pin, message, level) in due { deliver(pin, message, level) }
+        send(due)
+    }
+
+    /// Pins due for delivery and the entries as they were then. The delivery reads the copy
+    /// outside the lock; it shares the state's storage, so taking it allocates nothing.
+    struct Due {
+        var pins: UInt32 = 0
+        var entries: [UInt64] = []
+    }
+
+    private func send(_ due: Due) {
+        var rest = due.pins
+        while rest != 0 {
+            let pin = rest.trailingZeroBitCount
+            rest &= rest - 1
+            let e = due.entries[pin]
+            deliver(pin, Self.message(for: e), e & Entry.levelTriggered != 0)
+        }
     }
 
     static func register(_ s: State, _ index: UInt8) -> UInt32 {
@@ -151,11 +168,11 @@ public final class IOAPIC: BusDevice {
         }
     }
 
-    static func setRegister(_ s: inout State, _ index: UInt8, _ value: UInt32) -> [(Int, Message, Bool)] {
+    static func setRegister(_ s: inout State, _ index: UInt8, _ value: UInt32) -> Due {
         switch index {
         case 0:
             s.id = value & 0x0F00_0000
-            return []
+            return Due()
         case 0x10..<0x10 + UInt8(2 * pinCount):
             let pin = Int(index - 0x10) / 2
             var entry = s.entries[pin]
@@ -170,13 +187,13 @@ public final class IOAPIC: BusDevice {
             s.entries[pin] = entry
             return service(&s, pins: 1 << UInt32(pin))
         default:
-            return []
+            return Due()
         }
     }
 
     /// Takes the deliveries due on `pins` now, updating latched edges and Remote IRR.
-    static func service(_ s: inout State, pins: UInt32) -> [(Int, Message, Bool)] {
-        var due: [(Int, Message, Bool)] = []
+    static func service(_ s: inout State, pins: UInt32) -> Due {
+        var due: UInt32 = 0
         var rest = pins
         while rest != 0 {
             let pin = rest.trailingZeroBitCount
@@ -192,9 +209,9 @@ public final class IOAPIC: BusDevice {
                 guard s.latched & bit != 0 else { continue }
                 s.latched &= ~bit
             }
-            due.append((pin, message(for: e), level))
+            due |= bit
         }
-        return due
+        return due == 0 ? Due() : Due(pins: due, entries: s.entries)
     }
 
     /// The MSI message of redirection entry `e`: entry bits 63:48 become address bits 19:4 and

@@ -12,7 +12,8 @@ import Platform
 import TextFormat
 import Threads
 
-/// A machine built from a `MachineConfiguration`: KVM VM with in-kernel irqchip, guest RAM (and
+/// A machine built from a `MachineConfiguration`: KVM VM with in-kernel irqchip (only the LAPICs
+/// when a pc machine's irqchip is split), guest RAM (and
 /// any extra memory slots), vCPUs, the port and MMIO buses with the console, exit and probe
 /// devices (those the configuration keeps), PCI bus 0, the MSI-X test devices and the caller's
 /// own devices. Load a guest, then `run`.
@@ -28,7 +29,8 @@ public final class Machine: Sendable {
     public var layout: MachineLayout { configuration.layout }
     /// The KVM system, opened at `configuration.kvmDevicePath`.
     public let kvm: KVMSystem
-    /// The KVM virtual machine, with its in-kernel irqchip (LAPICs, IOAPIC, and the 8259s).
+    /// The KVM virtual machine, with its in-kernel irqchip (LAPICs, IOAPIC, and the 8259s; only
+    /// the LAPICs with a split irqchip, whose IOAPIC is the VMM's).
     public let vm: KVMVirtualMachine
     /// RAM at guest-physical 0 (the host mapping of `ram`).
     public let memory: GuestMemory
@@ -191,9 +193,11 @@ public final class Machine: Sendable {
         if let highRAM { regions.append(PhysicalMemory.Region(base: highRAM.guestBase, memory: highRAM.memory)) }
         let physical = PhysicalMemory(regions)
         let iommu = isPC ? configuration.pc.iommu.map { options in
+            // Its own event interrupts are never remapped.
             IntelIOMMU(memory: physical, options: options) { address, data in
-                let kvmAddress = vm.x2apicAPI.contains(.use32BitIDs) ? ExtendedDestinationID.kvmAddress(address) : address
-                do { try vm.signalMSI(address: kvmAddress, data: data) } catch { limitedLog("VT-d event interrupt: \(error)") }
+                do { try vm.signalMSI(address: MSIDelivery.kvmAddress(address, vm: vm), data: data) } catch {
+                    limitedLog("VT-d event interrupt: \(error)")
+                }
             }
         } : nil
         if let iommu { try mmioBus.register(iommu, name: "VT-d", base: IntelIOMMU.base, size: IntelIOMMU.size) }

@@ -29,7 +29,13 @@ struct MSIDelivery: Sendable {
             }
             (a, d) = remapped
         }
-        return (vm.x2apicAPI.contains(.use32BitIDs) ? ExtendedDestinationID.kvmAddress(a) : a & 0xFFFF_FFFF, d)
+        return (Self.kvmAddress(a, vm: vm), d)
+    }
+
+    /// A compatibility-format address as KVM takes it: with 32-bit APIC IDs, extended
+    /// destination bits moved where KVM reads them; otherwise the low word alone.
+    static func kvmAddress(_ address: UInt64, vm: KVMVirtualMachine) -> UInt64 {
+        vm.x2apicAPI.contains(.use32BitIDs) ? ExtendedDestinationID.kvmAddress(address) : address & 0xFFFF_FFFF
     }
 
     /// Sends the message a device with requester ID `requester` (nil: none) wrote.

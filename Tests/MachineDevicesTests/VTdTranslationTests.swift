@@ -92,8 +92,7 @@ extension Result {
         #expect(translate(tables, 0x2000, sid: sid) == .failure(T.TranslationFault(.readNotPermitted)), "no leaf entry")
         #expect(translate(tables, 0, sid: 0x0011) == .failure(T.TranslationFault(.contextEntryNotPresent)))
         #expect(translate(tables, 0, sid: 0x0300) == .failure(T.TranslationFault(.rootEntryNotPresent)))
-        let quietTop = try tables.context(sid: 0x0020, quiet: true)
-        _ = quietTop
+        _ = try tables.context(sid: 0x0020, quiet: true)
         #expect(translate(tables, 0, sid: 0x0020) == .failure(T.TranslationFault(.readNotPermitted, quiet: true)), "FPD makes it quiet")
         _ = try tables.context(sid: 0x0028, aw: 3)
         #expect(translate(tables, 0, sid: 0x0028) == .failure(T.TranslationFault(.invalidContextEntry)), "AW 3 (57 bits) is not offered")
