@@ -98,6 +98,7 @@ let package = Package(
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
         .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
+        .testTarget(name: "ThreadsTests", dependencies: ["TestSupport", "Threads"]),
         .testTarget(name: "KVMTests", dependencies: ["TestSupport", "KVM", "CKVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["TestSupport", "Memory"]),
         .testTarget(name: "DevicesTests", dependencies: ["TestSupport", "Devices"]),

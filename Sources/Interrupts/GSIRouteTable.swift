@@ -59,6 +59,9 @@ public final class GSIRouteTable: Sendable {
     public static let firstMSIGSI: UInt32 = 24
     /// When `requestCommit()` commits.
     public let policy: RouteCommitPolicy
+    /// A second thread for the routers' long attach batches (`HelperThread`): started by the
+    /// first batch of 64 or more irqfds, one per VM.
+    public let helper = HelperThread(name: "irqfd attach")
     private let state: Locked<State>
     private let schedule = Schedule()
     private let listeners = Locked<(lastID: Int, list: [(id: Int, run: @Sendable (UInt64) -> Void)])>((0, []))

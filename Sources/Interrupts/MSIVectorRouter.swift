@@ -191,27 +191,40 @@ public final class MSIVectorRouter: Sendable {
     }
 
     /// Attaches the irqfds of the waiting vectors whose routes KVM has (serial ≤ `committed`).
+    /// A long batch (MaskAll cleared on 2048 vectors) is shared with the table's helper thread:
+    /// making each eventfd and attaching it are system calls that run side by side on two cores.
+    /// The helper touches only the batch's slots, never the router's state, and the router's lock
+    /// is held throughout, so the rules above hold as on one thread.
     private func attachCommitted(upTo committed: UInt64) {
         state.withLock { s in
             // The queue is in serial order: nothing to do while its first route is not in KVM
             // (the common case under coalescing, checked at every guest access).
             guard let first = s.attachQueue.first, first.serial <= committed else { return }
             var waiting: [(vector: Int, serial: UInt64)] = []
+            var due: [AttachBatch.Slot] = []
             for entry in s.attachQueue {
                 guard entry.serial <= committed else {
                     waiting.append(entry)
                     continue
                 }
                 s.vectors[entry.vector].queued = false
-                guard s.vectors[entry.vector].inUse, !s.vectors[entry.vector].attached, let gsi = s.vectors[entry.vector].gsi else { continue }
-                do {
-                    try vm.attachIRQFD(try Self.eventfd(of: entry.vector, in: &s), gsi: gsi, resample: nil)
-                    s.vectors[entry.vector].attached = true
-                } catch {
-                    if s.attachError == nil { s.attachError = error }
-                }
+                let v = s.vectors[entry.vector]
+                guard v.inUse, !v.attached, let gsi = v.gsi else { continue }
+                due.append(AttachBatch.Slot(vector: entry.vector, gsi: gsi, eventfd: v.eventfd))
             }
             s.attachQueue = waiting
+            let batch = AttachBatch(due)
+            defer { batch.release() }
+            let vm = self.vm
+            routes.helper.forEach(due.count) { index in batch.attach(index, on: vm) }
+            for slot in batch.slots {
+                s.vectors[slot.vector].eventfd = slot.eventfd
+                if let error = slot.error {
+                    if s.attachError == nil { s.attachError = error }
+                } else {
+                    s.vectors[slot.vector].attached = true
+                }
+            }
         }
     }
 
@@ -271,4 +284,39 @@ public final class MSIVectorRouter: Sendable {
     /// until the table's next commit; their events go out by `KVM_SIGNAL_MSI` meanwhile).
     public var waitingCount: Int { state.withLock { $0.attachQueue.count } }
 
+}
+
+/// The vectors one `attachCommitted` attaches, each slot written by exactly one thread (the
+/// caller's or the helper's) and read by the caller after both are done.
+private final class AttachBatch: @unchecked Sendable {
+    struct Slot {
+        let vector: Int
+        let gsi: UInt32
+        /// The vector's eventfd: made by `attach` if the vector had none.
+        var eventfd: EventFD?
+        var error: (any Error)?
+    }
+
+    let slots: UnsafeMutableBufferPointer<Slot>
+
+    init(_ due: [Slot]) {
+        slots = .allocate(capacity: due.count)
+        _ = slots.initialize(from: due)
+    }
+
+    /// Frees the slots (once the caller has read them).
+    func release() {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+
+    /// Makes slot `index`'s eventfd if it has none, then attaches it as the irqfd of its GSI.
+    func attach(_ index: Int, on vm: any MSIInjector) {
+        do {
+            if slots[index].eventfd == nil { slots[index].eventfd = try EventFD(nonblocking: true) }
+            try vm.attachIRQFD(slots[index].eventfd!, gsi: slots[index].gsi, resample: nil)
+        } catch {
+            slots[index].error = error
+        }
+    }
 }

@@ -176,3 +176,47 @@ func makeVM() throws -> KVMVirtualMachine {
         #expect(table.capacity >= 2048)
     }
 }
+
+/// A long attach batch is shared with the route table's helper thread (`HelperThread`): the
+/// rules hold as on one thread, and a refusal inside the batch costs only its own vector.
+@Suite struct SharedAttachBatchTests {
+    /// 512 vectors used and committed at once (MaskAll cleared): every irqfd is attached after its
+    /// route reached the injector, and a backend event on each is delivered exactly once.
+    @Test func aLongBatchAttachesEveryIrqfdOnceAfterItsRoute() throws {
+        let injector = CountingInjector()
+        let table = GSIRouteTable(vm: injector)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 512)
+        for v in 0..<512 { try router.use(v, address: 0xFEE0_0000, data: UInt32(v)) }
+        try router.commit()
+        #expect(router.attachedCount == 512)
+        #expect(router.eventfdCount == 512)
+        #expect(injector.violations.isEmpty, "\(injector.violations.prefix(3))")
+        for v in 0..<512 { try router.signal(v) }
+        #expect((0..<512).allSatisfy { injector.delivered(data: UInt32($0)) == 1 }, "one delivery per event, by the irqfd")
+        #expect(injector.signaled == 0, "none needed KVM_SIGNAL_MSI")
+    }
+}
+
+@Suite(.enabled(if: kvmAvailable)) struct SharedAttachBatchKVMTests {
+    /// One KVM_IRQFD refused among 2048 attached at once (on whichever thread it fell): the
+    /// commit throws it, that one vector alone stays unattached (on KVM_SIGNAL_MSI), the other
+    /// 2047 are attached, and using it again attaches it.
+    @Test func aRefusedIrqfdInASharedBatchLeavesOnlyItsVectorUnattached() throws {
+        let vm = try makeVM()
+        let table = GSIRouteTable(vm: vm)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 2048)
+        for v in 0..<2048 { try router.use(v, address: 0xFEE0_0000, data: 0x30 + UInt32(v % 200)) }
+        vm.faults.failNext(.irqfd, errno: 9)
+        #expect(throws: KVMError.self) { try router.commit() }
+        let unattached = (0..<2048).filter { !router.isAttached($0) }
+        #expect(unattached.count == 1)
+        #expect(router.attachedCount == 2047)
+        #expect(router.eventfdCount == 2048, "the refused vector keeps its eventfd while in use")
+        if let v = unattached.first {
+            router.release(v)
+            try router.use(v, address: 0xFEE0_0000, data: 0x30)
+            try router.commit()
+            #expect(router.isAttached(v))
+        }
+    }
+}
