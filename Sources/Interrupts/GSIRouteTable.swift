@@ -60,8 +60,8 @@ public final class GSIRouteTable: Sendable {
     /// When `requestCommit()` commits.
     public let policy: RouteCommitPolicy
     /// A second thread for the routers' long attach batches (`HelperThread`): started by the
-    /// first batch of 64 or more irqfds, one per VM.
-    public let helper = HelperThread(name: "irqfd attach")
+    /// first batch of `helper.minimumToShare` irqfds or more (64 by default), one per VM.
+    public let helper: HelperThread
     private let state: Locked<State>
     private let schedule = Schedule()
     private let listeners = Locked<(lastID: Int, list: [(id: Int, run: @Sendable (UInt64) -> Void)])>((0, []))
@@ -77,10 +77,13 @@ public final class GSIRouteTable: Sendable {
     ///   - pinRoutes: the irqchip routes every commit keeps (default: KVM's own after
     ///     KVM_CREATE_IRQCHIP; the PC machine passes `GSIRoute.pcPinRoutes` and commits once).
     ///   - policy: when `requestCommit()` commits (default: at once).
+    ///   - sharedBatchMinimum: the routers share an attach batch of this many irqfds or more with
+    ///     `helper` (default 64: below that, waking a thread costs more than it saves).
     public init(vm: any MSIInjector, capacity: Int? = nil, pinRoutes: [GSIRoute] = GSIRoute.defaultPinRoutes,
-                policy: RouteCommitPolicy = .immediate) {
+                policy: RouteCommitPolicy = .immediate, sharedBatchMinimum: Int = 64) {
         injector = vm
         self.policy = policy
+        helper = HelperThread(name: "irqfd attach", minimumToShare: sharedBatchMinimum)
         let total = max(0, vm.routeCapacity)
         let available = max(0, min(total - pinRoutes.count, total - Int(Self.firstMSIGSI)))
         self.capacity = min(capacity ?? available, available)

@@ -213,8 +213,8 @@ public final class MSIVectorRouter: Sendable {
                 due.append(AttachBatch.Slot(vector: entry.vector, gsi: gsi, eventfd: v.eventfd))
             }
             s.attachQueue = waiting
+            guard !due.isEmpty else { return }
             let batch = AttachBatch(due)
-            defer { batch.release() }
             let vm = self.vm
             routes.helper.forEach(due.count) { index in batch.attach(index, on: vm) }
             for slot in batch.slots {
@@ -304,8 +304,8 @@ private final class AttachBatch: @unchecked Sendable {
         _ = slots.initialize(from: due)
     }
 
-    /// Frees the slots (once the caller has read them).
-    func release() {
+    // The helper lets go of the batch only after its last write to a slot.
+    deinit {
         slots.deinitialize()
         slots.deallocate()
     }

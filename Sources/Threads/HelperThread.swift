@@ -6,11 +6,12 @@ import Synchronization
 /// loop: 3.5 ms on one thread here.)
 ///
 /// The caller never waits for the helper to wake: it starts on the chunks itself, and a helper
-/// that wakes late finds fewer left (or none). It waits only, at the end, for a chunk the helper
-/// is still running. One loop at a time is shared: a `forEach` that finds the helper busy with
-/// another caller's loop runs its own alone. Short loops (fewer than `minimumToShare`
-/// iterations) always run alone, as waking the thread costs more than they do. The thread is
-/// started by the first loop it helps with and ends when the object goes away.
+/// that wakes late finds fewer left (or none). It waits only, at the end, for the chunk the
+/// helper is still running of its own loop. One loop at a time is offered: a `forEach` that
+/// finds another caller's loop on offer runs its own alone.
+/// Short loops (fewer than `minimumToShare` iterations) always run alone, as waking the thread
+/// costs more than they do. The thread is started by the first loop it helps with and ends when
+/// the object goes away; if it cannot be started, every loop runs alone from then on.
 public final class HelperThread: Sendable {
     /// One loop being shared: its iterations are claimed a chunk at a time.
     final class Job: Sendable {
@@ -45,15 +46,18 @@ public final class HelperThread: Sendable {
         /// The loop on offer, and its number (so the thread helps with each loop once).
         var job: Job?
         var generation = 0
-        /// The thread is running chunks of `job` now.
+        /// The thread is running chunks of the loop numbered `helpingGeneration` now.
         var helping = false
+        var helpingGeneration = 0
         var stopping = false
         var thread: OSThread?
         /// Iterations the thread has run, over its life (for tests).
         var helped = 0
+        /// pthread_create refused the thread: not tried again.
+        var startFailed = false
     }
 
-    /// The thread's name (in the error of a thread that could not be started).
+    /// The thread's name.
     public let name: String
     /// Loops shorter than this run on the caller alone.
     public let minimumToShare: Int
@@ -82,7 +86,9 @@ public final class HelperThread: Sendable {
     /// Runs `body(i)` once for every `i` in `0..<count`, on this thread and (for a loop of at
     /// least `minimumToShare` iterations, when the helper is free) on the helper at once, in no
     /// set order; returns when every iteration has finished, so what `body` wrote is visible to
-    /// the caller. `body` must be safe to run on two threads at once for different `i`.
+    /// the caller. `body` must be safe to run on two threads at once for different `i`, and must
+    /// not take a lock the caller of `forEach` holds (the helper would wait for the caller, which
+    /// waits for the helper).
     public func forEach(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
         guard count >= minimumToShare else {
             for index in 0..<max(0, count) { body(index) }
@@ -90,24 +96,28 @@ public final class HelperThread: Sendable {
         }
         let job = Job(count: count, chunk: chunk, body: body)
         let shared = self.shared
-        let offered = shared.monitor.withLock { () -> Bool in
-            guard shared.job == nil, !shared.stopping else { return false }
+        let offered = shared.monitor.withLock { () -> Int? in
+            // Busy: another caller's loop is on offer.
+            guard shared.job == nil, !shared.stopping, !shared.startFailed else { return nil }
             if shared.thread == nil {
-                // Without a thread the loop runs alone; the next long loop tries again.
-                guard let thread = try? OSThread(name: name, { Self.serve(shared) }) else { return false }
+                guard let thread = try? OSThread(name: name, { Self.serve(shared) }) else {
+                    shared.startFailed = true
+                    return nil
+                }
                 shared.thread = thread
             }
             shared.job = job
             shared.generation += 1
             shared.monitor.broadcast()
-            return true
+            return shared.generation
         }
         job.runChunks()
-        guard offered else { return }
+        guard let generation = offered else { return }
         shared.monitor.withLock {
-            // A thread that has not woken yet finds nothing; one that has, finishes its chunk.
+            // A thread that has not woken yet finds nothing; one that has, finishes its chunk of
+            // this loop (not another caller's, which it may take up next).
             shared.job = nil
-            while shared.helping { shared.monitor.wait() }
+            while shared.helping, shared.helpingGeneration == generation { shared.monitor.wait() }
         }
     }
 
@@ -123,6 +133,7 @@ public final class HelperThread: Sendable {
                 guard !shared.stopping, let job = shared.job else { return nil }
                 served = shared.generation
                 shared.helping = true
+                shared.helpingGeneration = served
                 return job
             }
             guard let job else { return }

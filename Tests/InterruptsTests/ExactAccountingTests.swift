@@ -24,8 +24,8 @@ import TestSupport
         let routes: GSIRouteTable
         let function: MSIXFunction
 
-        init(policy: RouteCommitPolicy) throws {
-            routes = GSIRouteTable(vm: injector, policy: policy)
+        init(policy: RouteCommitPolicy, sharedBatchMinimum: Int) throws {
+            routes = GSIRouteTable(vm: injector, policy: policy, sharedBatchMinimum: sharedBatchMinimum)
             function = try MSIXFunction(name: "accounting", vectors: ExactAccountingTests.vectors, placement: .exclusiveBAR(1),
                                         capabilityOffset: 0x40, vm: try makeVM(), routes: routes, initialUseCount: 1) { _ in }
             function.commandChanged(0x4)  // Bus Master Enable
@@ -50,7 +50,8 @@ import TestSupport
     /// event was delivered, so no two events of a vector can merge and each must be counted);
     /// two threads mask, unmask, retarget, set and clear Function Mask and read the PBA, under
     /// an immediate or a coalescing policy (seeded idle time and pending cap) whose committer
-    /// races them. Each event must be delivered within the wait; none twice. Then, every vector
+    /// races them; on odd seeds every attach batch of two or more is shared with the route
+    /// table's helper thread. Each event must be delivered within the wait; none twice. Then, every vector
     /// masked, one more raise each: none delivered, each pending (PBA), and delivered exactly
     /// once at the unmask.
     @Test(arguments: testSeeds([1, 2, 3, 4, 5, 6]))
@@ -58,7 +59,8 @@ import TestSupport
         var setup = SplitMix64(seed: seed)
         let policy = seed % 3 == 0 ? RouteCommitPolicy.immediate
             : RouteCommitPolicy(idle: Double.random(in: 0.0001...0.002, using: &setup), maxPending: Int.random(in: 2...32, using: &setup))
-        let rig = try Rig(policy: policy)
+        let sharedBatchMinimum = seed % 2 == 1 ? 2 : 64
+        let rig = try Rig(policy: policy, sharedBatchMinimum: sharedBatchMinimum)
         let failures = Mutex<[String]>([])
         let raisersLeft = Atomic<Int>(2)
         let raised = Mutex<[UInt64]>(Array(repeating: 0, count: Self.vectors))
@@ -109,7 +111,7 @@ import TestSupport
             }
         }
         threads.join()
-        let hint = "\(replayHint(seed)), policy \(policy)"
+        let hint = "\(replayHint(seed)), policy \(policy), batches shared from \(sharedBatchMinimum)"
         #expect(failures.withLock { $0 } == [], "\(hint)")
         #expect(rig.injector.violations == [], "\(hint)")
         var expected = raised.withLock { $0 }

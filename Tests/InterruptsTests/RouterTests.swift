@@ -1,7 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Interrupts
 import KVM
 import Testing
 import TestSupport
+import Threads
 
 
 /// A VM with an irqchip and one vCPU, enough for routes and irqfds.
@@ -178,30 +182,96 @@ func makeVM() throws -> KVMVirtualMachine {
 }
 
 /// A long attach batch is shared with the route table's helper thread (`HelperThread`): the
-/// rules hold as on one thread, and a refusal inside the batch costs only its own vector.
+/// rules hold as on one thread, and a refusal on the helper's share costs only its own vector.
+/// `SharingInjector` makes the sharing certain: it holds the caller's first attach until the
+/// helper has tried one.
 @Suite struct SharedAttachBatchTests {
     /// 512 vectors used and committed at once (MaskAll cleared): every irqfd is attached after its
-    /// route reached the injector, and a backend event on each is delivered exactly once.
+    /// route reached the injector, some by the helper, and a backend event on each is delivered
+    /// exactly once.
     @Test func aLongBatchAttachesEveryIrqfdOnceAfterItsRoute() throws {
-        let injector = CountingInjector()
+        let injector = SharingInjector(refuseFirstOffCaller: false)
         let table = GSIRouteTable(vm: injector)
         let router = try MSIVectorRouter(routes: table, vectorCount: 512)
         for v in 0..<512 { try router.use(v, address: 0xFEE0_0000, data: UInt32(v)) }
         try router.commit()
+        #expect(injector.attachesOffCaller > 0 && table.helper.iterationsHelped > 0, "the batch was shared")
         #expect(router.attachedCount == 512)
         #expect(router.eventfdCount == 512)
-        #expect(injector.violations.isEmpty, "\(injector.violations.prefix(3))")
+        #expect(injector.counted.violations.isEmpty, "\(injector.counted.violations.prefix(3))")
         for v in 0..<512 { try router.signal(v) }
-        #expect((0..<512).allSatisfy { injector.delivered(data: UInt32($0)) == 1 }, "one delivery per event, by the irqfd")
-        #expect(injector.signaled == 0, "none needed KVM_SIGNAL_MSI")
+        #expect((0..<512).allSatisfy { injector.counted.delivered(data: UInt32($0)) == 1 }, "one delivery per event, by the irqfd")
+        #expect(injector.counted.signaled == 0, "none needed KVM_SIGNAL_MSI")
+    }
+
+    /// The helper's first KVM_IRQFD refused: the commit throws it, that one vector alone stays
+    /// unattached (on KVM_SIGNAL_MSI) and keeps its eventfd, the other 511 are attached, and
+    /// using it again attaches it.
+    @Test func aRefusalOnTheHelpersShareLeavesOnlyItsVectorUnattached() throws {
+        let injector = SharingInjector(refuseFirstOffCaller: true)
+        let table = GSIRouteTable(vm: injector)
+        let router = try MSIVectorRouter(routes: table, vectorCount: 512)
+        for v in 0..<512 { try router.use(v, address: 0xFEE0_0000, data: UInt32(v)) }
+        #expect(throws: SharingInjector.Refused.self) { try router.commit() }
+        let unattached = (0..<512).filter { !router.isAttached($0) }
+        #expect(unattached.count == 1)
+        #expect(router.attachedCount == 511)
+        #expect(router.eventfdCount == 512, "the refused vector keeps its eventfd while in use")
+        if let v = unattached.first {
+            router.release(v)
+            try router.use(v, address: 0xFEE0_0000, data: UInt32(v))
+            try router.commit()
+            #expect(router.isAttached(v))
+        }
+        #expect(injector.counted.violations.isEmpty, "\(injector.counted.violations.prefix(3))")
     }
 }
 
-@Suite(.enabled(if: kvmAvailable)) struct SharedAttachBatchKVMTests {
+/// A `CountingInjector` that makes a batch's sharing certain: the first irqfd attached on the
+/// thread that made it waits (at most 10 s, so a helper that never comes fails the test rather
+/// than hanging it) until another thread has tried one; and it can refuse the first attach
+/// made on another thread.
+final class SharingInjector: MSIInjector, Sendable {
+    struct Refused: Error {}
+    let counted = CountingInjector()
+    private let caller = pthread_self()
+    private let refuseFirstOffCaller: Bool
+    private let state = Locked((callerWaited: false, offCaller: 0, refused: false))
+
+    init(refuseFirstOffCaller: Bool) { self.refuseFirstOffCaller = refuseFirstOffCaller }
+
+    /// Attaches tried on threads other than the one that made the injector.
+    var attachesOffCaller: Int { state.withLock { $0.offCaller } }
+
+    var routeCapacity: Int { counted.routeCapacity }
+    var uses32BitAPICIDs: Bool { counted.uses32BitAPICIDs }
+    func commitRoutes(_ table: borrowing GSIRoutingTable) throws { try counted.commitRoutes(table) }
+    func detachIRQFD(_ eventfd: EventFD, gsi: UInt32) throws { try counted.detachIRQFD(eventfd, gsi: gsi) }
+    func signalMSI(address: UInt64, data: UInt32) throws -> Bool { try counted.signalMSI(address: address, data: data) }
+
+    func attachIRQFD(_ eventfd: EventFD, gsi: UInt32, resample: EventFD?) throws {
+        if pthread_equal(pthread_self(), caller) != 0 {
+            if !state.withLock({ s in defer { s.callerWaited = true }; return s.callerWaited }) {
+                let start = ContinuousClock.now
+                while attachesOffCaller == 0, ContinuousClock.now - start < .seconds(10) { usleep(100) }
+            }
+        } else {
+            let refuse = state.withLock { s in
+                s.offCaller += 1
+                defer { if refuseFirstOffCaller { s.refused = true } }
+                return refuseFirstOffCaller && !s.refused
+            }
+            if refuse { throw Refused() }
+        }
+        try counted.attachIRQFD(eventfd, gsi: gsi, resample: resample)
+    }
+}
+
+@Suite(.enabled(if: kvmAvailable)) struct LongBatchKVMTests {
     /// One KVM_IRQFD refused among 2048 attached at once (on whichever thread it fell): the
     /// commit throws it, that one vector alone stays unattached (on KVM_SIGNAL_MSI), the other
     /// 2047 are attached, and using it again attaches it.
-    @Test func aRefusedIrqfdInASharedBatchLeavesOnlyItsVectorUnattached() throws {
+    @Test func aRefusedIrqfdAmong2048LeavesOnlyItsVectorUnattached() throws {
         let vm = try makeVM()
         let table = GSIRouteTable(vm: vm)
         let router = try MSIVectorRouter(routes: table, vectorCount: 2048)

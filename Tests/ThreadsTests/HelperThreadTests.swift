@@ -53,7 +53,8 @@ private final class Runs: Sendable {
     /// A long loop is shared: the caller's first iteration waits until the helper has run one.
     /// (Bounded, so a helper that never came fails the test instead of hanging it.)
     @Test func theHelperTakesPartInALongLoop() {
-        let helper = HelperThread(name: "test helper", minimumToShare: 2, chunk: 1)
+        // Exactly `minimumToShare` iterations: the shortest loop that is shared.
+        let helper = HelperThread(name: "test helper", minimumToShare: 64, chunk: 1)
         let count = 64
         let runs = Runs(count)
         let caller = pthread_self()
@@ -101,13 +102,58 @@ private final class Runs: Sendable {
         #expect(failures.load(ordering: .relaxed) == 0)
     }
 
-    /// A helper that goes away while idle ends its thread; a new one works from the start.
+    /// A helper that goes away ends its thread (the process's thread count comes back, within a
+    /// bounded wait); a new one works from the start.
     @Test func helpersComeAndGo() {
+        let before = Self.threadCount()
         for _ in 0..<20 {
-            let helper = HelperThread(name: "test helper", minimumToShare: 4)
+            let helper = HelperThread(name: "test helper", minimumToShare: 4, chunk: 1)
             let runs = Runs(100)
-            helper.forEach(100) { runs.ran($0) }
+            helper.forEach(100) { index in
+                usleep(20)  // long enough that the helper wakes and is started for certain
+                runs.ran(index)
+            }
             #expect(runs.everyIndexOnce)
         }
+        let start = ContinuousClock.now
+        while Self.threadCount() > before, ContinuousClock.now - start < .seconds(10) { usleep(1000) }
+        #expect(Self.threadCount() <= before, "the helpers' threads ended")
+    }
+
+    /// A loop that finds the helper busy with another caller's loop runs alone, at once: the
+    /// second caller never waits for the first one's loop.
+    @Test func aCallerFindingTheHelperBusyRunsAlone() {
+        let helper = HelperThread(name: "test helper", minimumToShare: 2, chunk: 1)
+        let release = Atomic(false)
+        let firstStarted = Atomic(false)
+        let first = TestThreads(1) { _ in
+            helper.forEach(4) { _ in
+                firstStarted.store(true, ordering: .releasing)
+                let start = ContinuousClock.now
+                while !release.load(ordering: .acquiring), ContinuousClock.now - start < .seconds(10) { usleep(100) }
+            }
+        }
+        let start = ContinuousClock.now
+        while !firstStarted.load(ordering: .acquiring), ContinuousClock.now - start < .seconds(10) { usleep(100) }
+        let runs = Runs(50)
+        let caller = ContinuousClock.now
+        helper.forEach(50) { runs.ran($0) }
+        let took = ContinuousClock.now - caller
+        release.store(true, ordering: .releasing)
+        first.join()
+        #expect(runs.everyIndexOnce)
+        #expect(took < .seconds(5), "the second loop waited for the first (\(took))")
+    }
+
+    /// Threads of this process now (/proc/self/task).
+    static func threadCount() -> Int {
+        guard let dir = opendir("/proc/self/task") else { return 0 }
+        defer { closedir(dir) }
+        var count = 0
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { count += 1 }
+        }
+        return count
     }
 }
