@@ -40,9 +40,9 @@ build() {
   fi
 }
 bin="$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)"
-# The objects of this package's modules that hold code but no coverage counters. Builds have
-# come out partly instrumented (whole modules without counters: a target then reports a third
-# less coverage and fuzzes those modules blind, and nothing else shows it).
+# The objects of this package's modules that hold code but no coverage counters: a module
+# built without them would be fuzzed blind, and nothing else would show it. (Coverage also
+# differs between builds whose objects all have counters: see the README's Fuzzing section.)
 uninstrumented() {
   local module o
   for module in Sources/*/; do
