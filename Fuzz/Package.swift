@@ -1,6 +1,6 @@
 // swift-tools-version: 6.0
 // Coverage-guided fuzz targets (libFuzzer) over the parts of SwiftVMM that a guest or a file
-// controls. Built only by Scripts/fuzz.sh, with -sanitize=fuzzer,address: libFuzzer supplies
+// controls. Built only by Scripts/fuzz.sh, with libFuzzer and AddressSanitizer: libFuzzer supplies
 // main(), each executable supplies LLVMFuzzerTestOneInput, which runs the target of its name in
 // SwiftVMM's FuzzTargets module (where `swift test` replays the seeds and regression inputs).
 import PackageDescription

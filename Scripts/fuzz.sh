@@ -29,7 +29,13 @@ Scripts/build-guests.sh >/dev/null
 # The coverage kinds are named explicitly: with Swift 6.3.1, --sanitize=fuzzer alone left
 # release (whole-module) builds uninstrumented now and then, and the runs below refuse a target
 # that reports no coverage.
-flags=(-c release --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
+# AddressSanitizer is asked for through -Xswiftc and -Xcc, not --sanitize=address: SwiftPM keeps
+# --sanitize values in a set and hands them to swiftc in a random order, and a build given
+# -sanitize=address before -sanitize=fuzzer came out with a third less instrumentation (coverage
+# 193 instead of 285 on the same fuzz-virtio-queues corpus). This way swiftc always sees fuzzer
+# first; --sanitize=fuzzer stays SwiftPM's own, so it links the targets with libFuzzer's main.
+flags=(-c release --sanitize=fuzzer -Xswiftc -sanitize=address -Xcc -fsanitize=address
+       -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
 (cd Fuzz && swift package resolve >/dev/null)
 build() {
   local out
