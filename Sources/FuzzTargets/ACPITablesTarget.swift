@@ -6,30 +6,33 @@ private struct TableImage {
     let bytes: [UInt8]
     let base: UInt64
 
+    /// The `count` bytes at `at`, which must all lie inside the image.
+    func slice(_ at: UInt64, _ count: Int) throws(FuzzFailure) -> ArraySlice<UInt8> {
+        guard at >= base, at - base <= UInt64(bytes.count), UInt64(count) <= UInt64(bytes.count) - (at - base) else {
+            throw FuzzFailure("\(count) bytes at \(at) are not all inside the image")
+        }
+        let start = Int(at - base)
+        return bytes[start..<(start + count)]
+    }
     func u8(_ at: UInt64) throws(FuzzFailure) -> UInt8 {
-        guard at >= base, at - base < UInt64(bytes.count) else { throw FuzzFailure("address \(at) is outside the image") }
-        return bytes[Int(at - base)]
+        try slice(at, 1).first!
     }
     func le(_ at: UInt64, _ count: Int) throws(FuzzFailure) -> UInt64 {
         var value: UInt64 = 0
-        for i in 0..<count { value |= UInt64(try u8(at + UInt64(i))) << (8 * UInt64(i)) }
+        for (i, byte) in try slice(at, count).enumerated() { value |= UInt64(byte) << (8 * UInt64(i)) }
         return value
     }
     func sum(_ at: UInt64, _ count: Int) throws(FuzzFailure) -> UInt8 {
-        var s: UInt8 = 0
-        for i in 0..<count { s &+= try u8(at + UInt64(i)) }
-        return s
+        try slice(at, count).reduce(0, &+)
     }
     func text(_ at: UInt64, _ count: Int) throws(FuzzFailure) -> String {
-        var b: [UInt8] = []
-        for i in 0..<count { b.append(try u8(at + UInt64(i))) }
-        return String(decoding: b, as: UTF8.self)
+        String(decoding: try slice(at, count), as: UTF8.self)
     }
 
     /// The table at `at`, which must be `expected`, lie inside the image and sum to zero.
     func table(_ at: UInt64, _ expected: String) throws(FuzzFailure) -> (address: UInt64, length: Int) {
-        let length = Int(try le(at + 4, 4))
-        guard length >= 36, at >= base, at - base + UInt64(length) <= UInt64(bytes.count) else {
+        let length = Int(try le(at &+ 4, 4))
+        guard length >= 36, (try? slice(at, length)) != nil else {
             throw FuzzFailure("\(expected) length \(length) runs out of the image")
         }
         guard try text(at, 4) == expected else { throw FuzzFailure("expected \(expected) at \(at), found \(try text(at, 4))") }

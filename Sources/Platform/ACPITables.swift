@@ -80,8 +80,14 @@ public struct ACPITables: Sendable {
         let madt = image.append(Self.madt(machine))
         let dmar = machine.remappingUnit.map { image.append(Self.dmar($0, ioapicID: machine.ioapicID)) }
         let pointers = [fadt, madt] + (dmar.map { [$0] } ?? [])
-        let rsdt = image.append(Self.table("RSDT", revision: 1, body: pointers.flatMap { Self.le($0, 4) }))
-        let xsdt = image.append(Self.table("XSDT", revision: 1, body: pointers.flatMap { Self.le($0, 8) }))
+        var rsdtTable = Self.tableHeader("RSDT", revision: 1, bodySize: 4 * pointers.count)
+        var xsdtTable = Self.tableHeader("XSDT", revision: 1, bodySize: 8 * pointers.count)
+        for pointer in pointers {
+            rsdtTable.append(le: pointer, 4)
+            xsdtTable.append(le: pointer, 8)
+        }
+        let rsdt = image.append(Self.finishTable(rsdtTable))
+        let xsdt = image.append(Self.finishTable(xsdtTable))
         image.store(Self.rsdp(rsdt: rsdt, xsdt: xsdt), at: rsdp)
         bytes = image.bytes
         var addresses = ["RSD PTR ": rsdp, "FACS": facs, "DSDT": dsdt, "FACP": fadt, "APIC": madt, "RSDT": rsdt, "XSDT": xsdt]
@@ -95,111 +101,176 @@ public struct ACPITables: Sendable {
     // MARK: Tables
 
     static func rsdp(rsdt: UInt64, xsdt: UInt64) -> [UInt8] {
-        var b = Array("RSD PTR ".utf8) + [0] + oemID + [2] + le(rsdt, 4) + le(36, 4) + le(xsdt, 8) + [0, 0, 0, 0]
-        b[8] = checksum(b[0..<20])
-        b[32] = checksum(b[0..<36])
+        var b = [UInt8]()
+        b.reserveCapacity(36)
+        b.append(text: "RSD PTR ")
+        b.append(0)
+        b += oemID
+        b.append(2)
+        b.append(le: rsdt, 4)
+        b.append(le: 36, 4)
+        b.append(le: xsdt, 8)
+        b.append(zeros: 4)
+        b.setChecksum(at: 8, over: 0..<20)
+        b.setChecksum(at: 32, over: 0..<36)
         return b
     }
 
     static func facs() -> [UInt8] {
         // Signature, length 64, hardware signature, waking vector, global lock, flags,
         // X waking vector, version 2, reserved.
-        Array("FACS".utf8) + le(64, 4) + le(0, 4) + le(0, 4) + le(0, 4) + le(0, 4) + le(0, 8) + [2] + [UInt8](repeating: 0, count: 31)
+        var b = [UInt8]()
+        b.reserveCapacity(64)
+        b.append(text: "FACS")
+        b.append(le: 64, 4)
+        b.append(zeros: 16 + 8)
+        b.append(2)
+        b.append(zeros: 31)
+        return b
     }
 
     /// \_S3 and \_S5 as `Name(_Sx_, Package(4) {type, type, 0, 0})`.
     static func dsdtBody() -> [UInt8] {
-        func sleepState(_ name: String, _ type: UInt8) -> [UInt8] {
+        var b = [UInt8]()
+        for (name, type) in [("_S3_", s3SleepType), ("_S5_", s5SleepType)] {
             // NameOp, the name, PackageOp, PkgLength (8: itself, the count, four elements), NumElements 4,
             // BytePrefix type twice, ZeroOp twice.
-            [0x08] + Array(name.utf8) + [0x12, 0x08, 0x04, 0x0A, type, 0x0A, type, 0x00, 0x00]
+            b.append(0x08)
+            b.append(text: name)
+            b += [0x12, 0x08, 0x04, 0x0A, type, 0x0A, type, 0x00, 0x00]
         }
-        return sleepState("_S3_", s3SleepType) + sleepState("_S5_", s5SleepType)
+        return b
     }
 
     static func fadt(facs: UInt64, dsdt: UInt64) -> [UInt8] {
-        var b = [UInt8]()
-        b += le(facs, 4) + le(dsdt, 4)
+        var b = tableHeader("FACP", revision: 3, bodySize: 208)
+        b.append(le: facs, 4)
+        b.append(le: dsdt, 4)
         b += [0, 0]  // reserved (INT_MODEL in ACPI 1.0), preferred PM profile: unspecified
-        b += le(UInt64(sciInterrupt), 2)
-        b += le(0, 4)  // SMI_CMD 0: no SMM, ACPI is always enabled
+        b.append(le: UInt64(sciInterrupt), 2)
+        b.append(le: 0, 4)  // SMI_CMD 0: no SMM, ACPI is always enabled
         b += [0, 0, 0, 0]  // ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT
-        b += le(UInt64(pm1aEventPort), 4) + le(0, 4) + le(UInt64(pm1aControlPort), 4) + le(0, 4)
-        b += le(0, 4) + le(UInt64(pmTimerPort), 4) + le(0, 4) + le(0, 4)  // PM2_CNT, PM_TMR, GPE0, GPE1
+        b.append(le: UInt64(pm1aEventPort), 4)
+        b.append(le: 0, 4)
+        b.append(le: UInt64(pm1aControlPort), 4)
+        b.append(le: 0, 4)
+        b.append(le: 0, 4)  // PM2_CNT
+        b.append(le: UInt64(pmTimerPort), 4)
+        b.append(le: 0, 8)  // GPE0, GPE1
         b += [4, 2, 0, 4, 0, 0, 0, 0]  // PM1_EVT_LEN, PM1_CNT_LEN, PM2_CNT_LEN, PM_TMR_LEN, GPE lengths, GPE1_BASE, CST_CNT
-        b += le(0x0FFF, 2) + le(0x0FFF, 2)  // C2 and C3 latencies: not supported
-        b += le(0, 2) + le(0, 2)  // FLUSH_SIZE, FLUSH_STRIDE
-        b += [0, 0, 0, 0, 0]  // DUTY_OFFSET, DUTY_WIDTH, DAY_ALRM, MON_ALRM, CENTURY
-        b += le(0, 2)  // IAPC_BOOT_ARCH
-        b += [0]
+        b.append(le: 0x0FFF, 2)  // C2 and C3 latencies: not supported
+        b.append(le: 0x0FFF, 2)
+        b.append(le: 0, 4)  // FLUSH_SIZE, FLUSH_STRIDE
+        b.append(zeros: 5)  // DUTY_OFFSET, DUTY_WIDTH, DAY_ALRM, MON_ALRM, CENTURY
+        b.append(le: 0, 2)  // IAPC_BOOT_ARCH
+        b.append(0)
         // Flags: WBINVD (0), PROC_C1 (2), SLP_BUTTON (5: no sleep button), TMR_VAL_EXT (8: 32-bit timer).
-        b += le(1 << 0 | 1 << 2 | 1 << 5 | 1 << 8, 4)
-        b += gas(space: 0, bits: 0, access: 0, address: 0)  // RESET_REG: none
+        b.append(le: 1 << 0 | 1 << 2 | 1 << 5 | 1 << 8, 4)
+        b.appendGAS(space: 0, bits: 0, access: 0, address: 0)  // RESET_REG: none
         b += [0, 0, 0, 0]  // RESET_VALUE, reserved
-        b += le(facs, 8) + le(dsdt, 8)
-        b += gas(space: 1, bits: 32, access: 3, address: UInt64(pm1aEventPort))
-        b += gas(space: 0, bits: 0, access: 0, address: 0)
-        b += gas(space: 1, bits: 16, access: 2, address: UInt64(pm1aControlPort))
-        b += gas(space: 0, bits: 0, access: 0, address: 0)
-        b += gas(space: 0, bits: 0, access: 0, address: 0)  // PM2_CNT
-        b += gas(space: 1, bits: 32, access: 3, address: UInt64(pmTimerPort))
-        b += gas(space: 0, bits: 0, access: 0, address: 0) + gas(space: 0, bits: 0, access: 0, address: 0)  // GPE0, GPE1
-        return table("FACP", revision: 3, body: b)
+        b.append(le: facs, 8)
+        b.append(le: dsdt, 8)
+        b.appendGAS(space: 1, bits: 32, access: 3, address: UInt64(pm1aEventPort))
+        b.appendGAS(space: 0, bits: 0, access: 0, address: 0)
+        b.appendGAS(space: 1, bits: 16, access: 2, address: UInt64(pm1aControlPort))
+        b.appendGAS(space: 0, bits: 0, access: 0, address: 0)
+        b.appendGAS(space: 0, bits: 0, access: 0, address: 0)  // PM2_CNT
+        b.appendGAS(space: 1, bits: 32, access: 3, address: UInt64(pmTimerPort))
+        b.appendGAS(space: 0, bits: 0, access: 0, address: 0)  // GPE0
+        b.appendGAS(space: 0, bits: 0, access: 0, address: 0)  // GPE1
+        return finishTable(b)
     }
 
     static func madt(_ machine: Machine) -> [UInt8] {
-        var b = le(UInt64(machine.lapicAddress), 4) + le(machine.has8259s ? 1 : 0, 4)  // PCAT_COMPAT: there are 8259s too
+        var b = tableHeader("APIC", revision: 3, bodySize: 8 + 16 * machine.apicIDs.count + 12 + 20)
+        b.append(le: UInt64(machine.lapicAddress), 4)
+        b.append(le: machine.has8259s ? 1 : 0, 4)  // PCAT_COMPAT: there are 8259s too
         for (uid, id) in machine.apicIDs.enumerated() {
             // The 8-bit entry holds IDs below 0xFF and UIDs up to 0xFF; the rest need x2APIC entries.
             if id < 0xFF && uid <= 0xFF {
-                b += [0, 8, UInt8(truncatingIfNeeded: uid), UInt8(id)] + le(1, 4)  // Local APIC, enabled
+                b += [0, 8, UInt8(truncatingIfNeeded: uid), UInt8(id)]  // Local APIC, enabled
+                b.append(le: 1, 4)
             } else {
-                b += [9, 16, 0, 0] + le(UInt64(id), 4) + le(1, 4) + le(UInt64(uid), 4)  // Local x2APIC
+                b += [9, 16, 0, 0]  // Local x2APIC, enabled
+                b.append(le: UInt64(id), 4)
+                b.append(le: 1, 4)
+                b.append(le: UInt64(uid), 4)
             }
         }
-        b += [1, 12, machine.ioapicID, 0] + le(UInt64(machine.ioapicAddress), 4) + le(0, 4)
+        b += [1, 12, machine.ioapicID, 0]
+        b.append(le: UInt64(machine.ioapicAddress), 4)
+        b.append(le: 0, 4)
         // ISA IRQ 0 (the PIT) arrives on GSI 2; the SCI is level-triggered, active high.
-        b += [2, 10, 0, 0] + le(2, 4) + le(0, 2)
-        b += [2, 10, 0, UInt8(sciInterrupt)] + le(UInt64(sciInterrupt), 4) + le(0x000D, 2)
-        return table("APIC", revision: 3, body: b)
+        b += [2, 10, 0, 0]
+        b.append(le: 2, 4)
+        b.append(le: 0, 2)
+        b += [2, 10, 0, UInt8(sciInterrupt)]
+        b.append(le: UInt64(sciInterrupt), 4)
+        b.append(le: 0x000D, 2)
+        return finishTable(b)
     }
 
     /// The DMAR: host address width, flags, then one DRHD (type 0) for segment 0 with
     /// INCLUDE_PCI_ALL, and the IOAPIC's device scope (type 3) when interrupts are remapped.
     static func dmar(_ unit: RemappingUnit, ioapicID: UInt8) -> [UInt8] {
         let flags: UInt8 = (unit.interruptRemapping ? 1 : 0) | (unit.interruptRemapping && unit.x2APICOptOut ? 2 : 0)
-        var b = [unit.hostAddressWidth, flags] + [UInt8](repeating: 0, count: 10)
+        var b = tableHeader("DMAR", revision: 1, bodySize: 36)
+        b += [unit.hostAddressWidth, flags]
+        b.append(zeros: 10)
         // Device scope: type, length 8, reserved, enumeration ID, start bus, path (device 0, function 0).
         let scope: [UInt8] = unit.interruptRemapping ? [3, 8, 0, 0, ioapicID, 0xFF, 0, 0] : []
-        b += le(0, 2) + le(UInt64(16 + scope.count), 2) + [1, 0] + le(0, 2) + le(unit.registerBase, 8) + scope
-        return table("DMAR", revision: 1, body: b)
+        b.append(le: 0, 2)
+        b.append(le: UInt64(16 + scope.count), 2)
+        b += [1, 0]
+        b.append(le: 0, 2)
+        b.append(le: unit.registerBase, 8)
+        b += scope
+        return finishTable(b)
     }
 
     // MARK: Encoding
 
     static let oemID = Array("SWVMM ".utf8)
     static let oemTableID = Array("SWIFTVMM".utf8)
+    static let headerSize = 36
 
-    /// A table: the 36-byte header, then `body`, with its checksum.
+    /// A table of `body` bytes with the 36-byte header.
     static func table(_ signature: String, revision: UInt8, body: [UInt8]) -> [UInt8] {
-        var b = Array(signature.utf8) + le(UInt64(36 + body.count), 4) + [revision, 0] + oemID + oemTableID
-        b += le(1, 4) + Array("SVMM".utf8) + le(1, 4)
+        var b = tableHeader(signature, revision: revision, bodySize: body.count)
         b += body
-        b[9] = checksum(b[...])
+        return finishTable(b)
+    }
+
+    /// The 36-byte header of a table whose body is appended next (`bodySize` is room reserved
+    /// for it); `finishTable` sets the length and checksum.
+    static func tableHeader(_ signature: String, revision: UInt8, bodySize: Int) -> [UInt8] {
+        var b = [UInt8]()
+        b.reserveCapacity(headerSize + bodySize)
+        b.append(text: signature)
+        b.append(le: 0, 4)  // length, set by finishTable
+        b += [revision, 0]
+        b += oemID
+        b += oemTableID
+        b.append(le: 1, 4)
+        b.append(text: "SVMM")
+        b.append(le: 1, 4)
         return b
     }
 
-    /// A Generic Address Structure.
-    static func gas(space: UInt8, bits: UInt8, access: UInt8, address: UInt64) -> [UInt8] {
-        [space, bits, 0, access] + le(address, 8)
+    /// The table with its length and checksum set.
+    static func finishTable(_ table: [UInt8]) -> [UInt8] {
+        var b = table
+        for i in 0..<4 { b[4 + i] = UInt8(truncatingIfNeeded: b.count >> (8 * i)) }
+        b.setChecksum(at: 9, over: 0..<b.count)
+        return b
     }
+}
 
-    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt8 {
-        0 &- bytes.reduce(0, &+)
-    }
-
-    static func le(_ value: UInt64, _ count: Int) -> [UInt8] {
-        (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) }
+extension Array where Element == UInt8 {
+    /// Appends a Generic Address Structure.
+    fileprivate mutating func appendGAS(space: UInt8, bits: UInt8, access: UInt8, address: UInt64) {
+        self += [space, bits, 0, access]
+        append(le: address, 8)
     }
 }
 
@@ -210,7 +281,7 @@ private struct TableImage {
 
     mutating func reserve(_ count: Int, alignment: Int = 8) -> UInt64 {
         let start = (bytes.count + alignment - 1) / alignment * alignment
-        bytes += [UInt8](repeating: 0, count: start + count - bytes.count)
+        bytes.append(zeros: start + count - bytes.count)
         return base + UInt64(start)
     }
 

@@ -36,38 +36,56 @@ public struct MPTable: Sendable {
         let room = (Self.capacity - Self.pointerSize - Self.headerSize - fixedEntries * Self.entrySize) / Self.processorSize
         let processors = apicIDs.filter { $0 < 0xFF }.prefix(room)
         var entries: [UInt8] = []
+        entries.reserveCapacity(processors.count * Self.processorSize + fixedEntries * Self.entrySize)
         for (index, id) in processors.enumerated() {
             // Type 0: APIC ID, LAPIC version 0x14, enabled (and bootstrap), family 6 signature,
             // features FPU and APIC, 8 reserved bytes.
             let flags: UInt8 = index == 0 && id == apicIDs.first ? 0b11 : 0b01
-            entries += [0, UInt8(id), 0x14, flags] + Self.le(0x600, 4) + Self.le(0x201, 4) + [UInt8](repeating: 0, count: 8)
+            entries += [0, UInt8(id), 0x14, flags]
+            entries.append(le: 0x600, 4)
+            entries.append(le: 0x201, 4)
+            entries.append(zeros: 8)
         }
-        entries += [1, Self.isaBus] + Array("ISA   ".utf8)
-        entries += [2, ioapicID, 0x11, 1] + Self.le(UInt64(ioapicAddress), 4)
+        entries += [1, Self.isaBus]
+        entries.append(text: "ISA   ")
+        entries += [2, ioapicID, 0x11, 1]
+        entries.append(le: UInt64(ioapicAddress), 4)
         for irq: UInt8 in 0..<16 where irq != 2 {
             let flags = UInt16(irq) == ACPITables.sciInterrupt ? Self.levelHigh : Self.conforming
-            entries += [3, 0] + Self.le(UInt64(flags), 2) + [Self.isaBus, irq, ioapicID, irq == 0 ? 2 : irq]
+            entries += [3, 0]
+            entries.append(le: UInt64(flags), 2)
+            entries += [Self.isaBus, irq, ioapicID, irq == 0 ? 2 : irq]
         }
-        if has8259s { entries += [4, 3] + Self.le(0, 2) + [Self.isaBus, 0, 0xFF, 0] }  // ExtINT on every LINT0
-        entries += [4, 1] + Self.le(0, 2) + [Self.isaBus, 0, 0xFF, 1]  // NMI on every LINT1
+        if has8259s { entries += [4, 3, 0, 0, Self.isaBus, 0, 0xFF, 0] }  // ExtINT on every LINT0 (flags 0)
+        entries += [4, 1, 0, 0, Self.isaBus, 0, 0xFF, 1]  // NMI on every LINT1 (flags 0)
 
         let tableAddress = Self.base + UInt64(Self.pointerSize)
         let entryCount = processors.count + fixedEntries
-        var table = Array("PCMP".utf8) + Self.le(UInt64(Self.headerSize + entries.count), 2) + [Self.revision, 0]
-        table += Array("SWVMM   ".utf8) + Array("SWIFTVMM    ".utf8) + Self.le(0, 4) + Self.le(0, 2)
-        table += Self.le(UInt64(entryCount), 2) + Self.le(UInt64(lapicAddress), 4) + Self.le(0, 2) + [0, 0]
+        var table = [UInt8]()
+        table.reserveCapacity(Self.headerSize + entries.count)
+        table.append(text: "PCMP")
+        table.append(le: UInt64(Self.headerSize + entries.count), 2)
+        table += [Self.revision, 0]
+        table.append(text: "SWVMM   ")
+        table.append(text: "SWIFTVMM    ")
+        table.append(le: 0, 4)  // OEM table pointer
+        table.append(le: 0, 2)  // OEM table size
+        table.append(le: UInt64(entryCount), 2)
+        table.append(le: UInt64(lapicAddress), 4)
+        table.append(le: 0, 2)  // extended table length
+        table += [0, 0]  // extended table checksum, reserved
         table += entries
-        table[7] = Self.checksum(table[...])
+        table.setChecksum(at: 7, over: 0..<table.count)
 
-        var pointer = Array("_MP_".utf8) + Self.le(tableAddress, 4) + [1, Self.revision, 0] + [0, 0, 0, 0, 0]
-        pointer[10] = Self.checksum(pointer[...])
+        var pointer = [UInt8]()
+        pointer.append(text: "_MP_")
+        pointer.append(le: tableAddress, 4)
+        pointer += [1, Self.revision, 0, 0, 0, 0, 0, 0]
+        pointer.setChecksum(at: 10, over: 0..<pointer.count)
         bytes = pointer + table
         processorCount = processors.count
     }
 
     /// The boot-plan write that puts the tables in RAM.
     public var write: BootPlan.Write { .bytes(at: Self.base, bytes) }
-
-    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt8 { 0 &- bytes.reduce(0, &+) }
-    static func le(_ value: UInt64, _ count: Int) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: value >> (8 * UInt64($0))) } }
 }
