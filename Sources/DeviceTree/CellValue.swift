@@ -26,18 +26,22 @@ public struct CellValue: Sendable, Equatable {
     /// Two cells.
     public static func u64(_ value: UInt64) -> CellValue { CellValue(value, count: 2) }
 
-    /// The cells, or why the value does not fit.
-    func cells() -> Result<[UInt32], CellProblem> {
+    /// Appends the value's big-endian cells (most significant first) to `cells`; returns why
+    /// it cannot be encoded instead, appending nothing.
+    func append(to cells: inout [UInt32]) -> CellProblem? {
         switch count {
         case 0:
-            return value == 0 ? .success([]) : .failure(.doesNotFit(value, count))
+            return value == 0 ? nil : .doesNotFit(value, count)
         case 1:
-            guard let cell = UInt32(exactly: value) else { return .failure(.doesNotFit(value, count)) }
-            return .success([cell])
+            guard let cell = UInt32(exactly: value) else { return .doesNotFit(value, count) }
+            cells.append(cell)
+            return nil
         case 2:
-            return .success([UInt32(truncatingIfNeeded: value >> 32), UInt32(truncatingIfNeeded: value)])
+            cells.append(UInt32(truncatingIfNeeded: value >> 32))
+            cells.append(UInt32(truncatingIfNeeded: value))
+            return nil
         default:
-            return .failure(.badCount(count))
+            return .badCount(count)
         }
     }
 

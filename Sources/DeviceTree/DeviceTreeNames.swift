@@ -25,10 +25,10 @@ enum DeviceTreeNames {
 
     /// Why `name` is not a valid non-root node name (`name` or `name@unit-address`), or nil.
     static func problem(withNodeName name: String) -> String? {
-        let utf8 = Array(name.utf8)
+        let utf8 = name.utf8
         guard !utf8.isEmpty else { return "only the root node has an empty name" }
-        let parts = utf8.split(separator: UInt8(ascii: "@"), maxSplits: 1, omittingEmptySubsequences: false)
-        let base = parts[0]
+        let at = utf8.firstIndex(of: UInt8(ascii: "@"))
+        let base = utf8[..<(at ?? utf8.endIndex)]
         guard !base.isEmpty else { return "the part before '@' is empty" }
         guard base.count <= maximumLength else {
             return "the part before '@' has \(base.count) characters, at most \(maximumLength) allowed"
@@ -39,8 +39,8 @@ enum DeviceTreeNames {
         if let bad = base.first(where: { !isNodeCharacter($0) }) {
             return "character \(describe(bad)) is not allowed (only 0-9 a-z A-Z , . _ + -)"
         }
-        if parts.count == 2 {
-            let unit = parts[1]
+        if let at {
+            let unit = utf8[utf8.index(after: at)...]
             guard !unit.isEmpty else { return "the unit address after '@' is empty" }
             if let bad = unit.first(where: { !isNodeCharacter($0) }) {
                 return "character \(describe(bad)) is not allowed in a unit address"
@@ -51,7 +51,7 @@ enum DeviceTreeNames {
 
     /// Why `name` is not a valid property name, or nil.
     static func problem(withPropertyName name: String) -> String? {
-        let utf8 = Array(name.utf8)
+        let utf8 = name.utf8
         guard !utf8.isEmpty else { return "the name is empty" }
         guard utf8.count <= maximumLength else {
             return "the name has \(utf8.count) characters, at most \(maximumLength) allowed"

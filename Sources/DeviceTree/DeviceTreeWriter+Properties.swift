@@ -11,7 +11,10 @@ extension DeviceTreeWriter {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(cells.count * 4)
         for cell in cells {
-            bytes.append(contentsOf: [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: cell >> $0) })
+            bytes.append(UInt8(truncatingIfNeeded: cell >> 24))
+            bytes.append(UInt8(truncatingIfNeeded: cell >> 16))
+            bytes.append(UInt8(truncatingIfNeeded: cell >> 8))
+            bytes.append(UInt8(truncatingIfNeeded: cell))
         }
         try property(name, bytes: bytes)
     }
@@ -25,10 +28,9 @@ extension DeviceTreeWriter {
     /// A value too large for its cells is a `badProperty` error naming the value.
     public mutating func property(_ name: String, cellValues: [CellValue]) throws(DeviceTreeError) {
         var cells: [UInt32] = []
+        cells.reserveCapacity(cellValues.reduce(0) { $0 + max(0, min($1.count, 2)) })
         for value in cellValues {
-            switch value.cells() {
-            case let .success(encoded): cells.append(contentsOf: encoded)
-            case let .failure(problem):
+            if let problem = value.append(to: &cells) {
                 throw .badProperty(name: name, node: currentPath ?? "(no node)", reason: problem.text)
             }
         }
@@ -47,8 +49,9 @@ extension DeviceTreeWriter {
         }
         var bytes: [UInt8] = []
         for (index, string) in strings.enumerated() {
-            if let nul = Array(string.utf8).firstIndex(of: 0) {
-                throw .badProperty(name: name, node: currentPath ?? "(no node)", reason: "string \(index) contains a NUL byte at offset \(nul)")
+            if let nul = string.utf8.firstIndex(of: 0) {
+                let offset = string.utf8.distance(from: string.utf8.startIndex, to: nul)
+                throw .badProperty(name: name, node: currentPath ?? "(no node)", reason: "string \(index) contains a NUL byte at offset \(offset)")
             }
             bytes.append(contentsOf: string.utf8)
             bytes.append(0)
@@ -66,9 +69,13 @@ extension DeviceTreeWriter {
     /// defaults 2 and 1 when the parent wrote none).
     public mutating func reg(_ regions: [(address: UInt64, size: UInt64)]) throws(DeviceTreeError) {
         let (addressCells, sizeCells) = try parentCells(for: "reg")
-        try property("reg", cellValues: regions.flatMap { region in
-            [CellValue(region.address, count: addressCells), CellValue(region.size, count: sizeCells)]
-        })
+        var values: [CellValue] = []
+        values.reserveCapacity(2 * regions.count)
+        for region in regions {
+            values.append(CellValue(region.address, count: addressCells))
+            values.append(CellValue(region.size, count: sizeCells))
+        }
+        try property("reg", cellValues: values)
     }
 
     /// `reg` of a single region.
