@@ -47,8 +47,7 @@ build() {
 }
 bin="$(cd Fuzz && swift build "${flags[@]}" --show-bin-path)"
 # The objects of this package's modules that hold code but no coverage counters: a module
-# built without them would be fuzzed blind, and nothing else would show it. (Coverage also
-# differs between builds whose objects all have counters: see the README's Fuzzing section.)
+# built without them would be fuzzed blind, and nothing else would show it.
 uninstrumented() {
   local module o
   for module in Sources/*/; do
