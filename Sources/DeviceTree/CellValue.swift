@@ -45,7 +45,7 @@ public struct CellValue: Sendable, Equatable {
         }
     }
 
-    enum CellProblem: Error {
+    enum CellProblem {
         case doesNotFit(UInt64, Int)
         case badCount(Int)
 

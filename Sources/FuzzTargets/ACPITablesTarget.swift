@@ -8,7 +8,7 @@ private struct TableImage {
 
     /// The `count` bytes at `at`, which must all lie inside the image.
     func slice(_ at: UInt64, _ count: Int) throws(FuzzFailure) -> ArraySlice<UInt8> {
-        guard at >= base, at - base <= UInt64(bytes.count), UInt64(count) <= UInt64(bytes.count) - (at - base) else {
+        guard count >= 0, at >= base, at - base <= UInt64(bytes.count), UInt64(count) <= UInt64(bytes.count) - (at - base) else {
             throw FuzzFailure("\(count) bytes at \(at) are not all inside the image")
         }
         let start = Int(at - base)

@@ -258,7 +258,7 @@ public struct ACPITables: Sendable {
     }
 
     /// The table with its length and checksum set.
-    static func finishTable(_ table: [UInt8]) -> [UInt8] {
+    static func finishTable(_ table: consuming [UInt8]) -> [UInt8] {
         var b = table
         for i in 0..<4 { b[4 + i] = UInt8(truncatingIfNeeded: b.count >> (8 * i)) }
         b.setChecksum(at: 9, over: 0..<b.count)
