@@ -90,7 +90,9 @@ public struct PCBootData {
     /// The flat GDT the protected-mode entry's segments come from.
     public static func gdtWrite() -> BootPlan.Write {
         let gdt: [UInt64] = [0, 0x00CF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF]
-        return .bytes(at: gdtAddress, gdt.flatMap { value in (0..<8).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } })
+        var bytes: [UInt8] = []
+        for entry in gdt { bytes.append(le: entry, 8) }
+        return .bytes(at: gdtAddress, bytes)
     }
 
     private let protocolName: String
@@ -136,13 +138,6 @@ public struct PCBootData {
 
     /// The write that puts the boot data into RAM.
     public var write: BootPlan.Write { .bytes(at: Self.dataBase, bytes) }
-}
-
-/// Little-endian fields of the boot structures.
-struct LittleEndianWriter {
-    private(set) var bytes: [UInt8] = []
-    mutating func u32(_ value: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt32(i)))) } }
-    mutating func u64(_ value: UInt64) { for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))) } }
 }
 
 /// Where the modules go: after the kernel, each page-aligned, all below `ramSize` (which a

@@ -1,5 +1,6 @@
-/// Building the firmware tables a PC kernel reads (ACPI, the MP tables): little-endian fields
-/// appended in place, and the checksum byte that makes a table's bytes add up to 0.
+/// Building the little-endian structures a kernel reads (boot information, memory maps, ACPI
+/// and MP tables): fields appended in place, and the checksum byte that makes a table's bytes
+/// add up to 0.
 ///
 /// Fields are appended to one array rather than concatenated from small ones: a table of 512
 /// processors is built in a few allocations, not thousands.
@@ -24,4 +25,11 @@ extension Array where Element == UInt8 {
         self[index] = 0
         self[index] = 0 &- self[range].reduce(0, &+)
     }
+}
+
+/// A structure of 32- and 64-bit little-endian fields, written in order.
+struct LittleEndianWriter {
+    private(set) var bytes: [UInt8] = []
+    mutating func u32(_ value: UInt32) { bytes.append(le: UInt64(value), 4) }
+    mutating func u64(_ value: UInt64) { bytes.append(le: value, 8) }
 }
