@@ -28,7 +28,7 @@ extension DeviceTreeWriter {
     /// A value too large for its cells is a `badProperty` error naming the value.
     public mutating func property(_ name: String, cellValues: [CellValue]) throws(DeviceTreeError) {
         var cells: [UInt32] = []
-        cells.reserveCapacity(cellValues.reduce(0) { $0 + max(0, min($1.count, 2)) })
+        cells.reserveCapacity(2 * cellValues.count)
         for value in cellValues {
             if let problem = value.append(to: &cells) {
                 throw .badProperty(name: name, node: currentPath ?? "(no node)", reason: problem.text)

@@ -75,7 +75,7 @@ public struct ACPITables: Sendable {
         var image = TableImage(base: Self.base)
         let rsdp = image.reserve(36, alignment: 16)
         let facs = image.append(Self.facs(), alignment: 64)
-        let dsdt = image.append(Self.table("DSDT", revision: 2, body: Self.dsdtBody()))
+        let dsdt = image.append(Self.dsdt())
         let fadt = image.append(Self.fadt(facs: facs, dsdt: dsdt))
         let madt = image.append(Self.madt(machine))
         let dmar = machine.remappingUnit.map { image.append(Self.dmar($0, ioapicID: machine.ioapicID)) }
@@ -129,9 +129,9 @@ public struct ACPITables: Sendable {
         return b
     }
 
-    /// \_S3 and \_S5 as `Name(_Sx_, Package(4) {type, type, 0, 0})`.
-    static func dsdtBody() -> [UInt8] {
-        var b = [UInt8]()
+    /// The DSDT: \_S3 and \_S5 as `Name(_Sx_, Package(4) {type, type, 0, 0})`.
+    static func dsdt() -> [UInt8] {
+        var b = tableHeader("DSDT", revision: 2, bodySize: 28)
         for (name, type) in [("_S3_", s3SleepType), ("_S5_", s5SleepType)] {
             // NameOp, the name, PackageOp, PkgLength (8: itself, the count, four elements), NumElements 4,
             // BytePrefix type twice, ZeroOp twice.
@@ -139,7 +139,7 @@ public struct ACPITables: Sendable {
             b.append(text: name)
             b += [0x12, 0x08, 0x04, 0x0A, type, 0x0A, type, 0x00, 0x00]
         }
-        return b
+        return finishTable(b)
     }
 
     static func fadt(facs: UInt64, dsdt: UInt64) -> [UInt8] {
@@ -233,13 +233,6 @@ public struct ACPITables: Sendable {
     static let oemID = Array("SWVMM ".utf8)
     static let oemTableID = Array("SWIFTVMM".utf8)
     static let headerSize = 36
-
-    /// A table of `body` bytes with the 36-byte header.
-    static func table(_ signature: String, revision: UInt8, body: [UInt8]) -> [UInt8] {
-        var b = tableHeader(signature, revision: revision, bodySize: body.count)
-        b += body
-        return finishTable(b)
-    }
 
     /// The 36-byte header of a table whose body is appended next (`bodySize` is room reserved
     /// for it); `finishTable` sets the length and checksum.
