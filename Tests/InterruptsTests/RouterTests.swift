@@ -213,18 +213,23 @@ func makeVM() throws -> KVMVirtualMachine {
         let router = try MSIVectorRouter(routes: table, vectorCount: 512)
         for v in 0..<512 { try router.use(v, address: 0xFEE0_0000, data: UInt32(v)) }
         #expect(throws: SharingInjector.Refused.self) { try router.commit() }
-        let unattached = (0..<512).filter { !router.isAttached($0) }
-        #expect(unattached.count == 1)
-        #expect(router.attachedCount == 511)
-        #expect(router.eventfdCount == 512, "the refused vector keeps its eventfd while in use")
-        if let v = unattached.first {
-            router.release(v)
-            try router.use(v, address: 0xFEE0_0000, data: UInt32(v))
-            try router.commit()
-            #expect(router.isAttached(v))
-        }
+        try expectOnlyTheRefusedVectorUnattached(router, vectors: 512)
         #expect(injector.counted.violations.isEmpty, "\(injector.counted.violations.prefix(3))")
     }
+}
+
+/// After a commit that one refused KVM_IRQFD made throw: only that vector is unattached (on
+/// KVM_SIGNAL_MSI), it keeps its eventfd while in use, and using it again attaches it.
+func expectOnlyTheRefusedVectorUnattached(_ router: MSIVectorRouter, vectors: Int) throws {
+    let unattached = (0..<vectors).filter { !router.isAttached($0) }
+    #expect(unattached.count == 1)
+    #expect(router.attachedCount == vectors - 1)
+    #expect(router.eventfdCount == vectors, "the refused vector keeps its eventfd while in use")
+    guard let v = unattached.first else { return }
+    router.release(v)
+    try router.use(v, address: 0xFEE0_0000, data: UInt32(v))
+    try router.commit()
+    #expect(router.isAttached(v))
 }
 
 /// A `CountingInjector` that makes a batch's sharing certain: the first irqfd attached on the
@@ -278,15 +283,6 @@ final class SharingInjector: MSIInjector, Sendable {
         for v in 0..<2048 { try router.use(v, address: 0xFEE0_0000, data: 0x30 + UInt32(v % 200)) }
         vm.faults.failNext(.irqfd, errno: 9)
         #expect(throws: KVMError.self) { try router.commit() }
-        let unattached = (0..<2048).filter { !router.isAttached($0) }
-        #expect(unattached.count == 1)
-        #expect(router.attachedCount == 2047)
-        #expect(router.eventfdCount == 2048, "the refused vector keeps its eventfd while in use")
-        if let v = unattached.first {
-            router.release(v)
-            try router.use(v, address: 0xFEE0_0000, data: 0x30)
-            try router.commit()
-            #expect(router.isAttached(v))
-        }
+        try expectOnlyTheRefusedVectorUnattached(router, vectors: 2048)
     }
 }
