@@ -10,13 +10,18 @@ public final class OSThread: Sendable {
     private nonisolated(unsafe) var handle = pthread_t()
     private let body: @Sendable () -> Void
     private let joined = Atomic<Bool>(false)
+    /// The OS thread's name: the first 15 bytes of `name` (the kernel's limit), and a NUL.
+    private let osName: [CChar]
 
-    /// Starts `body` on a new thread; `name` is used in error messages.
+    /// Starts `body` on a new thread named `name` (its first 15 bytes, as `top -H`, gdb and
+    /// /proc/PID/task/TID/comm show it); `name` is also used in error messages.
     public init(name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadError) {
         self.body = body
+        osName = name.utf8.prefix(15).map { CChar(bitPattern: $0) } + [0]
         let context = Unmanaged.passRetained(self).toOpaque()
         let r = pthread_create(&handle, nil, { raw in
             let thread = Unmanaged<OSThread>.fromOpaque(raw!).takeRetainedValue()
+            thread.nameItself()
             thread.body()
             return nil
         }, context)
@@ -24,6 +29,16 @@ public final class OSThread: Sendable {
             Unmanaged<OSThread>.fromOpaque(context).release()
             throw ThreadError(name: name, errno: r)
         }
+    }
+
+    /// Names the calling thread (this one, at its start) `osName`, through
+    /// /proc/thread-self/comm: glibc's pthread_setname_np is not visible to Swift. A name that
+    /// cannot be set leaves the thread unnamed, nothing else.
+    private func nameItself() {
+        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        osName.withUnsafeBufferPointer { _ = write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
     }
 
     /// Sends `signal` to the thread (used to kick a vCPU out of KVM_RUN).

@@ -102,22 +102,24 @@ private final class Runs: Sendable {
         #expect(failures.load(ordering: .relaxed) == 0)
     }
 
-    /// A helper that goes away ends its thread (the process's thread count comes back, within a
-    /// bounded wait); a new one works from the start.
+    /// A helper that goes away ends its thread (no thread of its name is left, within a bounded
+    /// wait); a new one works from the start. Threads are counted by name, so other tests'
+    /// threads, running meanwhile, do not count.
     @Test func helpersComeAndGo() {
-        let before = Self.threadCount()
+        let name = "come and go"
         for _ in 0..<20 {
-            let helper = HelperThread(name: "test helper", minimumToShare: 4, chunk: 1)
+            let helper = HelperThread(name: name, minimumToShare: 4, chunk: 1)
             let runs = Runs(100)
             helper.forEach(100) { index in
                 usleep(20)  // long enough that the helper wakes and is started for certain
                 runs.ran(index)
             }
             #expect(runs.everyIndexOnce)
+            #expect(Self.threads(named: name) >= 1, "the helper's thread runs while the helper exists")
         }
         let start = ContinuousClock.now
-        while Self.threadCount() > before, ContinuousClock.now - start < .seconds(10) { usleep(1000) }
-        #expect(Self.threadCount() <= before, "the helpers' threads ended")
+        while Self.threads(named: name) > 0, ContinuousClock.now - start < .seconds(10) { usleep(1000) }
+        #expect(Self.threads(named: name) == 0, "the helpers' threads ended")
     }
 
     /// A loop that finds the helper busy with another caller's loop runs alone, at once: the
@@ -145,14 +147,19 @@ private final class Runs: Sendable {
         #expect(took < .seconds(5), "the second loop waited for the first (\(took))")
     }
 
-    /// Threads of this process now (/proc/self/task).
-    static func threadCount() -> Int {
+    /// Threads of this process now whose name (/proc/self/task/TID/comm) is `name`.
+    static func threads(named name: String) -> Int {
         guard let dir = opendir("/proc/self/task") else { return 0 }
         defer { closedir(dir) }
         var count = 0
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != ".", name != ".." { count += 1 }
+            let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard tid != ".", tid != "..", let file = fopen("/proc/self/task/\(tid)/comm", "r") else { continue }
+            defer { fclose(file) }
+            var line = [CChar](repeating: 0, count: 64)
+            guard fgets(&line, Int32(line.count), file) != nil else { continue }
+            let comm = String(decoding: line.prefix { $0 != 0 && $0 != 0x0A }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if comm == name { count += 1 }
         }
         return count
     }
