@@ -31,9 +31,13 @@ public final class RealTimeClock: BusDevice {
 
     private let state: Locked<State>
     private let setIRQ: @Sendable (Bool) -> Void
+    private let clock: @Sendable () -> (seconds: Int, fraction: Int)
 
-    /// `setIRQ(level)` drives IRQ 8.
-    public init(setIRQ: @escaping @Sendable (Bool) -> Void) {
+    /// `setIRQ(level)` drives IRQ 8; `clock` is the time base (the host's wall clock, `now()`,
+    /// unless a test gives another).
+    public init(clock: @escaping @Sendable () -> (seconds: Int, fraction: Int) = RealTimeClock.now,
+                setIRQ: @escaping @Sendable (Bool) -> Void) {
+        self.clock = clock
         var s = State()
         s.memory[Self.registerA] = 0x26  // 32.768 kHz time base, 1024 Hz rate
         s.memory[Self.registerB] = Self.hours24
@@ -45,7 +49,7 @@ public final class RealTimeClock: BusDevice {
     public func read(offset: UInt64, size: Int) -> UInt64 {
         guard offset == 1 else { return 0xFF }
         let (value, lower): (UInt8, Bool) = state.withLock { s in
-            let now = Self.now()
+            let now = clock()
             checkAlarm(&s, at: now.seconds)
             switch s.index {
             case 0, 2, 4, 6, 7, 8, 9: return (time(s, field: s.index, at: now.seconds), false)
@@ -81,7 +85,7 @@ public final class RealTimeClock: BusDevice {
     public func nextAlarm() -> Int? {
         state.withLock { s in
             guard s.memory[Self.registerB] & Self.alarmInterruptEnable != 0 else { return nil }
-            let now = Self.now().seconds
+            let now = clock().seconds
             for second in (now + 1)...(now + 86400) where matches(s, at: second) { return second }
             return nil
         }
