@@ -7,22 +7,28 @@
 # .build/fuzz/crashes/<target>/. Prints execs, execs/s and coverage per
 # target; fails when any target crashed.
 #
-#   Scripts/fuzz.sh [--time SECONDS] [--long] [TARGET...]
+#   Scripts/fuzz.sh [--time SECONDS] [--long [--runs N]] [TARGET...]
 #     --time S   seconds per target (default 60)
-#     --long     run each target until 10^8 executions
+#     --long     run each target until 10^8 executions in all: a long run is kept in segments
+#                (.build/fuzz/long/<target>/), so one that was stopped (Ctrl-C, a machine's
+#                session ending) goes on from its corpus and its count when started again
+#     --runs N   the executions a long run makes in all (default 10^8)
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
-seconds=60; long=0; targets=()
+seconds=60; long=0; long_runs=100000000; targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) seconds="$2"; shift 2 ;;
     --long) long=1; shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --runs) long_runs="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 64 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
+[[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --time takes a positive number of seconds, not '$seconds'" >&2; exit 64; }
+[[ "$long_runs" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --runs takes a positive count, not '$long_runs'" >&2; exit 64; }
 ((${#targets[@]})) || targets=(fuzz-boot-loaders fuzz-pci-config fuzz-pc-devices fuzz-trace-replay fuzz-msix fuzz-acpi-tables fuzz-device-tree
                             fuzz-virtio-queues fuzz-remapping)
 Scripts/build-guests.sh >/dev/null
@@ -87,6 +93,36 @@ fi
 # Allocation stacks of 4 frames, not 30: recording them was a sixth of some targets' time. A
 # crash input replays with full stacks by running the target on it alone (or in swift test).
 export ASAN_OPTIONS="malloc_context_size=4${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+# A segment's executions: libFuzzer's final count, or, for a segment that was killed before it
+# could print one, the last progress line's (which undercounts, never overcounts).
+executions() {
+  local n
+  n="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$1" | tail -1)"
+  [ -n "$n" ] || n="$(sed -nE 's/^#([0-9]+)\t.*/\1/p' "$1" | tail -1)"
+  echo "${n:-0}"
+}
+# A segment's seconds of fuzzing: its executions over the rate libFuzzer last printed (which it
+# computes from the segment's start).
+seconds_of() {
+  local n rate
+  n="$(executions "$1")"
+  rate="$(sed -nE 's/^#[0-9]+\t.* exec\/s: ([0-9]+) .*/\1/p' "$1" | tail -1)"
+  [ -n "$rate" ] && [ "$rate" -gt 0 ] && echo $((n / rate)) || echo 0
+}
+# A long run so far: "segments executions seconds".
+campaign() {
+  local f count=0 runs=0 secs=0
+  for f in "$1"/segment-*.log; do
+    [ -f "$f" ] || continue
+    count=$((count + 1)); runs=$((runs + $(executions "$f"))); secs=$((secs + $(seconds_of "$f")))
+  done
+  echo "$count $runs $secs"
+}
+campaign_line() {
+  local count runs secs
+  read -r count runs secs <<<"$(campaign "$1")"
+  echo "long run: $runs of $long_runs executions in $count segments, $((secs / 60)) min of fuzzing"
+}
 failed=0
 for target in "${targets[@]}"; do
   [ -x "$bin/$target" ] || { echo "fuzz: no target $target in Fuzz/" >&2; exit 64; }
@@ -100,16 +136,29 @@ for target in "${targets[@]}"; do
   # Kernel images need room; the other targets decode operations, where short inputs run faster.
   max_len=4096; [ "$target" = fuzz-boot-loaders ] && max_len=65536
   budget=(-max_total_time="$seconds")
-  [ "$long" -eq 1 ] && budget=(-runs=100000000)
   log=".build/fuzz/$target.log"
+  if [ "$long" -eq 1 ]; then
+    segments=".build/fuzz/long/$target"; mkdir -p "$segments"
+    done_runs="$(campaign "$segments" | cut -d' ' -f2)"
+    if [ "$done_runs" -ge "$long_runs" ]; then
+      echo "fuzz: $target: $(campaign_line "$segments") (done; rm -r $segments to start again)"
+      continue
+    fi
+    budget=(-runs=$((long_runs - done_runs)))
+    log="$segments/segment-$(date -u +%Y%m%dT%H%M%SZ).log"
+    echo "# fuzz.sh --long $target, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $done_runs executions before this segment" >"$log"
+  else
+    : >"$log"
+  fi
   status=0
   "$bin/$target" "${budget[@]}" "${dict[@]}" -max_len="$max_len" -rss_limit_mb=4096 -print_final_stats=1 \
-    -artifact_prefix="$crashes/" "$corpus" >"$log" 2>&1 || status=$?
-  runs="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -1)"
+    -artifact_prefix="$crashes/" "$corpus" >>"$log" 2>&1 || status=$?
+  runs="$(executions "$log")"
   rate="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
   cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
   found="$(find "$crashes" -type f | wc -l)"
   echo "fuzz: $target: ${runs:-?} execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
+  if [ "$long" -eq 1 ]; then echo "fuzz: $target: $(campaign_line "$segments")"; fi
   if [ -z "$cov" ]; then
     echo "fuzz: $target reported no coverage: the build is not instrumented (try rm -rf Fuzz/.build)" >&2
     failed=1
