@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(name: "vmm-qemu", dependencies: ["QEMUFrontEnd", "VMM", "Platform", "KVM"]),
         // What several test targets share (the KVM-availability check, a seeded generator).
         .target(name: "TestSupport", dependencies: ["KVM"], path: "Tests/TestSupport"),
-        .testTarget(name: "TextFormatTests", dependencies: ["TextFormat"]),
+        .testTarget(name: "TextFormatTests", dependencies: ["TestSupport", "TextFormat"]),
         .testTarget(name: "ThreadsTests", dependencies: ["TestSupport", "Threads"]),
         .testTarget(name: "KVMTests", dependencies: ["TestSupport", "KVM", "CKVM"]),
         .testTarget(name: "MemoryTests", dependencies: ["TestSupport", "Memory"]),

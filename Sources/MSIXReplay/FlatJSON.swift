@@ -170,7 +170,17 @@ private struct FlatJSONReader {
 
     private mutating func string() throws(FlatJSONError) -> String {
         index += 1  // the opening quote
-        var utf8: [UInt8] = []
+        // Most strings have no escape: they are the bytes up to the closing quote.
+        var end = index
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
+            end += 1
+        }
+        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+            defer { index = end + 1 }
+            return String(decoding: bytes[index..<end], as: UTF8.self)
+        }
+        var utf8 = Array(bytes[index..<end])
+        index = end
         while true {
             guard let byte = current else { throw fail("unterminated string") }
             index += 1

@@ -83,11 +83,7 @@ public struct Replayer {
             saved = nil
             return []
         }
-        let known: Set<String> = [
-            "notifiers", "unset_notifiers", "cap_write", "cap_read", "bar_write", "bar_read", "notify", "backend",
-            "use", "unuse", "unuse_all", "reset", "save", "load",
-        ]
-        guard known.contains(op) else { throw ReplayError("unknown op \(jsonStringLiteral(op))") }
+        guard Self.operations.contains(op) else { throw ReplayError("unknown op \(jsonStringLiteral(op))") }
         guard let device, let router else { throw ReplayError("op \(jsonStringLiteral(op)) before init") }
         switch op {
         case "notifiers":
@@ -135,6 +131,12 @@ public struct Replayer {
         }
         return []
     }
+
+    /// The ops other than `init`.
+    private static let operations: Set<String> = [
+        "notifiers", "unset_notifiers", "cap_write", "cap_read", "bar_write", "bar_read", "notify", "backend",
+        "use", "unuse", "unuse_all", "reset", "save", "load",
+    ]
 
     private func vector(_ fields: Fields, of device: MSIXDevice) throws -> Int {
         let value = try fields.integer("vector")

@@ -16,24 +16,31 @@ public func byteCount(_ bytes: UInt64) -> String {
 
 /// `text` as a JSON string literal, quotes included: `"`, `\` and control characters escaped.
 public func jsonStringLiteral(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                let digits = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
+    // Byte by byte: every byte that needs escaping is ASCII, and the bytes of a multi-byte
+    // character are all 0x80 or above, so those are copied as they are.
+    let backslash = UInt8(ascii: "\\")
+    var out: [UInt8] = []
+    out.reserveCapacity(text.utf8.count + 2)
+    out.append(UInt8(ascii: "\""))
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "\""), backslash: out.append(backslash); out.append(byte)
+        case UInt8(ascii: "\n"): out.append(backslash); out.append(UInt8(ascii: "n"))
+        case UInt8(ascii: "\r"): out.append(backslash); out.append(UInt8(ascii: "r"))
+        case UInt8(ascii: "\t"): out.append(backslash); out.append(UInt8(ascii: "t"))
+        case ..<0x20:
+            out.append(backslash)
+            out.append(UInt8(ascii: "u"))
+            out.append(UInt8(ascii: "0"))
+            out.append(UInt8(ascii: "0"))
+            out.append(UInt8(ascii: "0") + (byte >> 4))
+            let low = byte & 0xF
+            out.append(low < 10 ? UInt8(ascii: "0") + low : UInt8(ascii: "a") + low - 10)
+        default: out.append(byte)
         }
     }
-    return out + "\""
+    out.append(UInt8(ascii: "\""))
+    return String(decoding: out, as: UTF8.self)
 }
 
 /// `text` escaped for XML 1.0 text and attribute values. Characters XML 1.0 forbids (control

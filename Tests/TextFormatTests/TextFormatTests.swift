@@ -1,3 +1,4 @@
+import TestSupport
 import TextFormat
 import Testing
 
@@ -15,6 +16,38 @@ import Testing
     @Test func jsonLiteralsEscapeQuotesBackslashesAndControls() {
         #expect(jsonStringLiteral("a\"b\\c\nd\u{1}") == "\"a\\\"b\\\\c\\nd\\u0001\"")
         #expect(jsonStringLiteral("é✓") == "\"é✓\"")
+        #expect(jsonStringLiteral("\u{1F}\u{8}\u{7F}") == "\"\\u001f\\u0008\u{7F}\"")
+    }
+
+    /// Random strings of ASCII (every control character), two-, three- and four-byte characters,
+    /// against the definition written scalar by scalar.
+    @Test(arguments: testSeeds([41, 42, 43]))
+    func jsonLiteralsMatchTheirDefinition(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        let pool: [Unicode.Scalar] = (0..<0x80).map { Unicode.Scalar(UInt8($0)) } + ["é", "✓", "\u{FFFD}", "\u{1F600}"]
+        for _ in 0..<500 {
+            var text = ""
+            for _ in 0..<Int.random(in: 0...24, using: &random) { text.unicodeScalars.append(pool.randomElement(using: &random)!) }
+            #expect(jsonStringLiteral(text) == Self.literal(text), "\(replayHint(seed)): \(Array(text.utf8))")
+        }
+    }
+
+    private static func literal(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let digits = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     @Test func xmlEscapingReplacesWhatXMLForbids() {
