@@ -16,19 +16,22 @@
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
-seconds=60; long=0; long_runs=100000000; targets=()
+seconds=60; long=0; long_runs=100000000; runs_given=0; targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) seconds="$2"; shift 2 ;;
     --long) long=1; shift ;;
-    --runs) long_runs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --runs) long_runs="$2"; runs_given=1; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 64 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --time takes a positive number of seconds, not '$seconds'" >&2; exit 64; }
-[[ "$long_runs" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --runs takes a positive count, not '$long_runs'" >&2; exit 64; }
+[ "$runs_given" -eq 0 ] || [ "$long" -eq 1 ] || { echo "fuzz: --runs counts a long run's executions: give --long too" >&2; exit 64; }
+# libFuzzer reads -runs as an int.
+[[ "$long_runs" =~ ^[1-9][0-9]{0,9}$ ]] && [ "$long_runs" -le 2147483647 ] ||
+  { echo "fuzz: --runs takes a count from 1 to 2147483647, not '$long_runs'" >&2; exit 64; }
 ((${#targets[@]})) || targets=(fuzz-boot-loaders fuzz-pci-config fuzz-pc-devices fuzz-trace-replay fuzz-msix fuzz-acpi-tables fuzz-device-tree
                             fuzz-virtio-queues fuzz-remapping)
 Scripts/build-guests.sh >/dev/null
@@ -91,11 +94,10 @@ if [ -n "$missing" ]; then
   fi
 fi
 # Allocation stacks of 4 frames, not 30: recording them was a sixth of some targets' time. A
-# long run records none, about a tenth faster again (fuzz-trace-replay on a fixed corpus: 0.83
-# to 1.06 of the time in six paired runs): its crash inputs stay in .build/fuzz/crashes/, and one
-# replays with full stacks by running the target on it alone (or in swift test).
-frames=4; [ "$long" -eq 1 ] && frames=0
-export ASAN_OPTIONS="malloc_context_size=$frames${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+# crash input replays with full stacks by running the target on it alone (or in swift test).
+# Not fewer than 2: LeakSanitizer reports a leak only when its allocation stack has the caller's
+# frame, so with 0 or 1 frames every leak passes unseen (tried with a C program that leaks).
+export ASAN_OPTIONS="malloc_context_size=4${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 # A segment's executions: libFuzzer's final count, or, for a segment that was killed before it
 # could print one, the last progress line's (which undercounts, never overcounts).
 executions() {
@@ -104,8 +106,8 @@ executions() {
   [ -n "$n" ] || n="$(sed -nE 's/^#([0-9]+)\t.*/\1/p' "$1" | tail -1)"
   echo "${n:-0}"
 }
-# A segment's seconds of fuzzing: its executions over the rate libFuzzer last printed (which it
-# computes from the segment's start).
+# A segment's seconds: its executions over the rate libFuzzer last printed, which it computes
+# from the segment's start by the wall clock (so a paused segment counts its pause).
 seconds_of() {
   local n rate
   n="$(executions "$1")"
@@ -124,7 +126,7 @@ campaign() {
 campaign_line() {
   local count runs secs
   read -r count runs secs <<<"$(campaign "$1")"
-  echo "long run: $runs of $long_runs executions in $count segment$([ "$count" -eq 1 ] || echo s), $((secs / 60)) min of fuzzing"
+  echo "long run: $runs of $long_runs executions in $count segment$([ "$count" -eq 1 ] || echo s), $((secs / 60)) min"
 }
 failed=0
 for target in "${targets[@]}"; do
@@ -144,7 +146,9 @@ for target in "${targets[@]}"; do
     segments=".build/fuzz/long/$target"; mkdir -p "$segments"
     done_runs="$(campaign "$segments" | cut -d' ' -f2)"
     if [ "$done_runs" -ge "$long_runs" ]; then
-      echo "fuzz: $target: $(campaign_line "$segments") (done; rm -r $segments to start again)"
+      found="$(find "$crashes" -type f | wc -l)"
+      echo "fuzz: $target: $(campaign_line "$segments"), $found crash files (done; rm -r $segments to start again)"
+      [ "$found" -eq 0 ] || failed=1
       continue
     fi
     budget=(-runs=$((long_runs - done_runs)))
