@@ -98,36 +98,8 @@ fi
 # Not fewer than 2: LeakSanitizer reports a leak only when its allocation stack has the caller's
 # frame, so with 0 or 1 frames every leak passes unseen (tried with a C program that leaks).
 export ASAN_OPTIONS="malloc_context_size=4${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-# A segment's executions: libFuzzer's final count, or, for a segment that was killed before it
-# could print one, the last progress line's (which undercounts, never overcounts).
-executions() {
-  local n
-  n="$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$1" | tail -1)"
-  [ -n "$n" ] || n="$(sed -nE 's/^#([0-9]+)\t.*/\1/p' "$1" | tail -1)"
-  echo "${n:-0}"
-}
-# A segment's seconds: its executions over the rate libFuzzer last printed, which it computes
-# from the segment's start by the wall clock (so a paused segment counts its pause).
-seconds_of() {
-  local n rate
-  n="$(executions "$1")"
-  rate="$(sed -nE 's/^#[0-9]+\t.* exec\/s: ([0-9]+) .*/\1/p' "$1" | tail -1)"
-  [ -n "$rate" ] && [ "$rate" -gt 0 ] && echo $((n / rate)) || echo 0
-}
-# A long run so far: "segments executions seconds".
-campaign() {
-  local f count=0 runs=0 secs=0
-  for f in "$1"/segment-*.log; do
-    [ -f "$f" ] || continue
-    count=$((count + 1)); runs=$((runs + $(executions "$f"))); secs=$((secs + $(seconds_of "$f")))
-  done
-  echo "$count $runs $secs"
-}
-campaign_line() {
-  local count runs secs
-  read -r count runs secs <<<"$(campaign "$1")"
-  echo "long run: $runs of $long_runs executions in $count segment$([ "$count" -eq 1 ] || echo s), $((secs / 60)) min"
-}
+# shellcheck source=Scripts/fuzz-segments.sh
+source Scripts/fuzz-segments.sh
 failed=0
 for target in "${targets[@]}"; do
   [ -x "$bin/$target" ] || { echo "fuzz: no target $target in Fuzz/" >&2; exit 64; }
@@ -144,10 +116,10 @@ for target in "${targets[@]}"; do
   log=".build/fuzz/$target.log"
   if [ "$long" -eq 1 ]; then
     segments=".build/fuzz/long/$target"; mkdir -p "$segments"
-    done_runs="$(campaign "$segments" | cut -d' ' -f2)"
+    done_runs="$(long_run_totals "$segments" | cut -d' ' -f2)"
     if [ "$done_runs" -ge "$long_runs" ]; then
       found="$(find "$crashes" -type f | wc -l)"
-      echo "fuzz: $target: $(campaign_line "$segments"), $found crash files (done; rm -r $segments to start again)"
+      echo "fuzz: $target: $(long_run_summary "$segments" "$long_runs"), $found crash files (done; rm -r $segments to start again)"
       [ "$found" -eq 0 ] || failed=1
       continue
     fi
@@ -160,12 +132,12 @@ for target in "${targets[@]}"; do
   status=0
   "$bin/$target" "${budget[@]}" "${dict[@]}" -max_len="$max_len" -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "$corpus" >>"$log" 2>&1 || status=$?
-  runs="$(executions "$log")"
+  runs="$(segment_executions "$log")"
   rate="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
   cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
   found="$(find "$crashes" -type f | wc -l)"
   echo "fuzz: $target: ${runs:-?} execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
-  if [ "$long" -eq 1 ]; then echo "fuzz: $target: $(campaign_line "$segments")"; fi
+  if [ "$long" -eq 1 ]; then echo "fuzz: $target: $(long_run_summary "$segments" "$long_runs")"; fi
   if [ -z "$cov" ]; then
     echo "fuzz: $target reported no coverage: the build is not instrumented (try rm -rf Fuzz/.build)" >&2
     failed=1

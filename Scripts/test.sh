@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds the guests (ours and the Linux one), checks the guest-side device-tree
-# reader on the host, and runs `swift test` (unit tests and KVM tests that boot the guests).
+# reader on the host and the long fuzz runs' accounting, and runs `swift test` (unit tests and KVM tests that boot the guests).
 # Exits non-zero when any test fails.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,4 +16,6 @@ if [ -f Guests/runtime/fdt-hostcheck.c ]; then
   cc -O1 -Wall -Werror -I Guests/runtime -o .build/hostcheck/fdt-hostcheck Guests/runtime/fdt-hostcheck.c Guests/runtime/fdt.c
   .build/hostcheck/fdt-hostcheck
 fi
+# The long fuzz runs' accounting (Scripts/fuzz-segments.sh), on made-up logs.
+Scripts/fuzz-segments-check.sh
 swift test "$@"
