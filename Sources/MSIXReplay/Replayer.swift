@@ -83,60 +83,59 @@ public struct Replayer {
             saved = nil
             return []
         }
-        guard Self.operations.contains(op) else { throw ReplayError("unknown op \(jsonStringLiteral(op))") }
+        guard let operation = Operation(rawValue: op) else { throw ReplayError("unknown op \(jsonStringLiteral(op))") }
         guard let device, let router else { throw ReplayError("op \(jsonStringLiteral(op)) before init") }
-        switch op {
-        case "notifiers":
+        switch operation {
+        case .notifiers:
             let poll = try fields.bool("poll")
             try device.setNotifiers(router, poll: poll)
-        case "unset_notifiers":
+        case .unsetNotifiers:
             device.unsetNotifiers()
-        case "cap_write":
+        case .capWrite:
             let offset = try fields.int("offset")
             let size = try fields.int("size")
             let value = try fields.unsigned("value")
             device.capabilityWrite(offset: offset, size: size, value: UInt32(truncatingIfNeeded: value))
-        case "cap_read":
+        case .capRead:
             let offset = try fields.int("offset")
             let size = try fields.int("size")
             return [.read(value: UInt64(device.capabilityRead(offset: offset, size: size)))]
-        case "bar_write":
+        case .barWrite:
             let offset = try fields.unsigned("offset")
             let size = try fields.int("size")
             let value = try fields.unsigned("value")
             device.write(bar: Self.bar, offset: offset, size: size, value: value)
-        case "bar_read":
+        case .barRead:
             let offset = try fields.unsigned("offset")
             let size = try fields.int("size")
             return [.read(value: device.read(bar: Self.bar, offset: offset, size: size))]
-        case "notify":
+        case .notify:
             device.notify(vector: try vector(fields, of: device))
-        case "backend":
+        case .backend:
             router.backend(vector: try vector(fields, of: device))
-        case "use":
+        case .use:
             device.use(vector: try vector(fields, of: device))
-        case "unuse":
+        case .unuse:
             device.unuse(vector: try vector(fields, of: device))
-        case "unuse_all":
+        case .unuseAll:
             device.unuseAll()
-        case "reset":
+        case .reset:
             device.reset()
-        case "save":
+        case .save:
             saved = device.snapshot()
-        case "load":
+        case .load:
             guard let saved else { throw ReplayError("load with no snapshot saved") }
             try device.restore(saved)
-        default:
-            throw ReplayError("unknown op \(jsonStringLiteral(op))")
         }
         return []
     }
 
-    /// The ops other than `init`.
-    private static let operations: Set<String> = [
-        "notifiers", "unset_notifiers", "cap_write", "cap_read", "bar_write", "bar_read", "notify", "backend",
-        "use", "unuse", "unuse_all", "reset", "save", "load",
-    ]
+    /// The ops other than `init`, by their names in a trace.
+    private enum Operation: String {
+        case notifiers, notify, backend, use, unuse, reset, save, load
+        case unsetNotifiers = "unset_notifiers", unuseAll = "unuse_all"
+        case capWrite = "cap_write", capRead = "cap_read", barWrite = "bar_write", barRead = "bar_read"
+    }
 
     private func vector(_ fields: Fields, of device: MSIXDevice) throws -> Int {
         let value = try fields.integer("vector")
