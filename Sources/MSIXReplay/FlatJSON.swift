@@ -171,16 +171,15 @@ private struct FlatJSONReader {
     private mutating func string() throws(FlatJSONError) -> String {
         index += 1  // the opening quote
         // Most strings have no escape: they are the bytes up to the closing quote.
-        var end = index
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
-            end += 1
+        let start = index
+        while let byte = current, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 {
+            index += 1
         }
-        if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
-            defer { index = end + 1 }
-            return String(decoding: bytes[index..<end], as: UTF8.self)
+        if current == UInt8(ascii: "\"") {
+            index += 1
+            return String(decoding: bytes[start..<index - 1], as: UTF8.self)
         }
-        var utf8 = Array(bytes[index..<end])
-        index = end
+        var utf8 = Array(bytes[start..<index])
         while true {
             guard let byte = current else { throw fail("unterminated string") }
             index += 1
