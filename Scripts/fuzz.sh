@@ -136,7 +136,7 @@ for target in "${targets[@]}"; do
   rate="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
   cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
   found="$(find "$crashes" -type f | wc -l)"
-  echo "fuzz: $target: ${runs:-?} execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
+  echo "fuzz: $target: $runs execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
   if [ "$long" -eq 1 ]; then echo "fuzz: $target: $(long_run_summary "$segments" "$long_runs")"; fi
   if [ -z "$cov" ]; then
     echo "fuzz: $target reported no coverage: the build is not instrumented (try rm -rf Fuzz/.build)" >&2
