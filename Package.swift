@@ -34,7 +34,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // A library user's Logger can take the machine's diagnostics (MachineConfiguration.log(to:)).
-        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.11.0"),
         // Host files and descriptors: FileDescriptor (open, read, write, stat, close) and Errno,
         // rather than raw Glibc calls. VMM's HostFile reads guests and writes reports with it;
         // KVM's OwnedFileDescriptor owns each KVM, vCPU and eventfd descriptor as one.

@@ -209,7 +209,7 @@ public final class Bus: Sendable {
             guard !overflow, accessLast <= slot.last else { return nil }
             // Counted while the map is held: an `unregister` that removes the entry waits for
             // the lookups on the old map (readers) and then for this count.
-            slot.entry._withUnsafeGuaranteedRef { $0.inFlight.add(1, ordering: .relaxed) }
+            _ = slot.entry._withUnsafeGuaranteedRef { $0.inFlight.add(1, ordering: .relaxed) }
             return (slot.entry, address - slot.base)
         }
     }

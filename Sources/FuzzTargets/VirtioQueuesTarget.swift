@@ -11,7 +11,7 @@ extension FuzzTarget {
     static let virtioDisk: (device: BlockDevice, path: String, size: UInt64) = {
         var template = Array("/tmp/vmm-fuzz-virtio-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        let path = String(cString: template)
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let size: UInt64 = 128 * 512
         _ = ftruncate(fd, off_t(size))
         unlink(path)  // the descriptor keeps it; nothing is left behind

@@ -116,6 +116,6 @@ struct ELFBuilder {
     }
 }
 
-func describe(_ body: () throws -> Void) -> String {
-    do { try body(); return "no error" } catch { return "\(error)" }
+func describe<Result>(_ body: () throws -> Result) -> String {
+    do { _ = try body(); return "no error" } catch { return "\(error)" }
 }

@@ -101,7 +101,7 @@ import VMM
             _ = try Machine.runGuest(at: directory + "/vmlinux", configuration: configuration, timeout: 5, protocolName: "linux")
         }
         let huge = NSTemporaryDirectory() + "vmm-linux-huge-initrd-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: huge, contents: Data(count: 40 << 20))
+        #expect(FileManager.default.createFile(atPath: huge, contents: Data(count: 40 << 20)), "the test file could not be made")
         defer { try? FileManager.default.removeItem(atPath: huge) }
         configuration.layout.ramSize = 48 << 20
         do {
@@ -134,9 +134,9 @@ import VMM
         let image = NSTemporaryDirectory() + "vmm-linux-disk-\(UUID().uuidString).img"
         var pattern = SplitMix64(seed: 0xD15C)
         let firstHalf = (0..<(8 << 17)).flatMap { _ in withUnsafeBytes(of: pattern.next()) { Array($0) } }
-        FileManager.default.createFile(atPath: image, contents: Data(firstHalf + [UInt8](repeating: 0, count: 16 << 20)))
+        #expect(FileManager.default.createFile(atPath: image, contents: Data(firstHalf + [UInt8](repeating: 0, count: 16 << 20))), "the test file could not be made")
         defer { try? FileManager.default.removeItem(atPath: image) }
-        FileManager.default.createFile(atPath: image + ".first", contents: Data(firstHalf))
+        #expect(FileManager.default.createFile(atPath: image + ".first", contents: Data(firstHalf)), "the test file could not be made")
         defer { try? FileManager.default.removeItem(atPath: image + ".first") }
         let sum = String(runProcess("/usr/bin/md5sum", [image + ".first"]).output.prefix(32))
 

@@ -129,9 +129,8 @@ import VMM
                 get { metadata[key] }
                 set { metadata[key] = newValue }
             }
-            func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String,
-                     file: String, function: String, line: UInt) {
-                lines.list.withLock { $0.append("\(level): \(message)") }
+            func log(event: LogEvent) {
+                lines.list.withLock { $0.append("\(event.level): \(event.message)") }
             }
         }
         let lines = Lines()

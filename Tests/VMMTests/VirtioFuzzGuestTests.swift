@@ -13,7 +13,7 @@ import VMM
     func aHostileDriverLeavesTheVMMAndTheRestOfTheDiskIntact(seed: UInt64) throws {
         let path = NSTemporaryDirectory() + "vmm-virtio-fuzz-\(UUID().uuidString).img"
         let original = (0..<(8192 * 512)).map { UInt8(truncatingIfNeeded: $0 * 31 + $0 / 512) }
-        FileManager.default.createFile(atPath: path, contents: Data(original))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(original)), "the test file could not be made")
         defer { try? FileManager.default.removeItem(atPath: path) }
         var configuration = quietConfiguration()
         configuration.testDevices = 0

@@ -12,7 +12,7 @@ final class DiskFile {
     let original: [UInt8]
     init(sectors: Int) {
         original = (0..<(sectors * 512)).map { UInt8(truncatingIfNeeded: $0 * 31 + $0 / 512) }
-        FileManager.default.createFile(atPath: path, contents: Data(original))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(original)), "the test file could not be made")
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
     var contents: [UInt8] { Array((try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data()) }
