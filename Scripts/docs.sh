@@ -9,6 +9,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
+Scripts/setup.sh
 
 # The Swift library modules of the package (Tests/TestSupport is not one of ours to publish).
 mapfile -t modules < <(swift package describe --type json | python3 -c '

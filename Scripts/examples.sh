@@ -7,6 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
+Scripts/setup.sh
 Scripts/build-guests.sh >/dev/null
 if ! out="$(cd Examples && swift build 2>&1)"; then
   grep -E 'error' <<<"$out" >&2 || tail -20 <<<"$out" >&2

@@ -7,33 +7,39 @@
 # .build/fuzz/crashes/<target>/. Prints execs, execs/s and coverage per
 # target; fails when any target crashed.
 #
-#   Scripts/fuzz.sh [--time SECONDS] [--long [--runs N]] [TARGET...]
+#   Scripts/fuzz.sh [--time SECONDS] [--long [--runs N]] [--keep] [TARGET...]
 #     --time S   seconds per target (default 60)
 #     --long     run each target until 10^8 executions in all: a long run is kept in segments
 #                (.build/fuzz/long/<target>/), so one that was stopped (Ctrl-C, a machine's
 #                session ending) goes on from its corpus and its count when started again
 #     --runs N   the executions a long run makes in all (default 10^8)
+#     --keep     fuzz nothing: copy each long run's segments, cut to the lines that count, and
+#                the inputs of its corpus that add coverage into Fuzz/LongRuns/<target>/, to be
+#                committed: --long on another machine then goes on from there
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
-seconds=60; long=0; long_runs=100000000; runs_given=0; targets=()
+seconds=60; long=0; keep=0; long_runs=100000000; runs_given=0; targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --time) seconds="$2"; shift 2 ;;
     --long) long=1; shift ;;
     --runs) long_runs="$2"; runs_given=1; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --keep) keep=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 64 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: --time takes a positive number of seconds, not '$seconds'" >&2; exit 64; }
+[ "$keep" -eq 0 ] || [ "$long" -eq 0 ] || { echo "fuzz: --keep fuzzes nothing: give it without --long" >&2; exit 64; }
 [ "$runs_given" -eq 0 ] || [ "$long" -eq 1 ] || { echo "fuzz: --runs counts a long run's executions: give --long too" >&2; exit 64; }
 # libFuzzer reads -runs as an int.
 [[ "$long_runs" =~ ^[1-9][0-9]{0,9}$ ]] && [ "$long_runs" -le 2147483647 ] ||
   { echo "fuzz: --runs takes a count from 1 to 2147483647, not '$long_runs'" >&2; exit 64; }
 ((${#targets[@]})) || targets=(fuzz-boot-loaders fuzz-pci-config fuzz-pc-devices fuzz-trace-replay fuzz-msix fuzz-acpi-tables fuzz-device-tree
                             fuzz-virtio-queues fuzz-remapping)
+Scripts/setup.sh
 Scripts/build-guests.sh >/dev/null
 # The coverage kinds are named explicitly: with Swift 6.3.1, --sanitize=fuzzer alone left
 # release (whole-module) builds uninstrumented now and then, and the runs below refuse a target
@@ -100,26 +106,58 @@ fi
 export ASAN_OPTIONS="malloc_context_size=4${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 # shellcheck source=Scripts/fuzz-segments.sh
 source Scripts/fuzz-segments.sh
+# The seeds a run starts from besides its committed ones: the built guests, for the loaders.
+built_seeds() {
+  [ "$1" != fuzz-boot-loaders ] ||
+    printf '%s\n' .build/guests/multiboot.elf .build/guests/multiboot-aout.bin .build/guests/pvh.elf .build/guests/hello.elf
+}
+# --keep for target $1: its long run's segments (cut), and the smallest set of inputs with all
+# the features of its corpus and of the one kept before (libFuzzer's -set_cover_merge), less
+# the seeds, which are kept where they are.
+keep_long_run() {
+  local target="$1" live=".build/fuzz/long/$1" kept="Fuzz/LongRuns/$1" corpus=".build/fuzz/corpus/$1" f before work
+  if [ ! -d "$live" ]; then echo "fuzz: $target: no long run on this machine to keep"; return 0; fi
+  mkdir -p "$kept/corpus"
+  for f in "$live"/segment-*.log; do
+    [ -f "$f" ] && segment_kept_lines "$f" >"$kept/$(basename "$f")"
+  done
+  before="$(find "$kept/corpus" -type f | wc -l)"
+  # From a copy of the corpus: a run still going replaces inputs by shorter ones, which a merge
+  # reading its folder could miss.
+  work=".build/fuzz/keep/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/merged"
+  cp -r "$corpus"/. "$work/corpus"/ 2>/dev/null || true
+  if ! "$bin/$target" -set_cover_merge=1 -max_len="$max_len" -rss_limit_mb=4096 "$work/merged" "$kept/corpus" "$work/corpus" \
+       >".build/fuzz/$target.merge.log" 2>&1; then
+    echo "fuzz: $target: merging its corpus failed (.build/fuzz/$target.merge.log)" >&2
+    return 1
+  fi
+  while IFS= read -r f; do
+    rm -f "$work/merged/$(sha1sum <"$f" | cut -c1-40)"
+  done < <(find Fuzz/Corpus/"$target" -type f 2>/dev/null; built_seeds "$target")
+  rm -rf "$kept/corpus"; mv "$work/merged" "$kept/corpus"; rm -rf "$work"
+  echo "fuzz: $target: kept $(long_run_summary "$long_runs" "$live" "$kept"); its corpus $before -> $(find "$kept/corpus" -type f | wc -l) inputs, $(du -sh --apparent-size "$kept/corpus" | cut -f1) ($kept)"
+}
 failed=0
 for target in "${targets[@]}"; do
   [ -x "$bin/$target" ] || { echo "fuzz: no target $target in Fuzz/" >&2; exit 64; }
+  # Kernel images need room; the other targets decode operations, where short inputs run faster.
+  max_len=4096; [ "$target" = fuzz-boot-loaders ] && max_len=65536
+  if [ "$keep" -eq 1 ]; then keep_long_run "$target" || failed=1; continue; fi
   corpus=".build/fuzz/corpus/$target"; crashes=".build/fuzz/crashes/$target"
   mkdir -p "$corpus" "$crashes"
   cp -n Fuzz/Corpus/"$target"/* "$corpus"/ 2>/dev/null || true
-  if [ "$target" = fuzz-boot-loaders ]; then
-    cp -n .build/guests/multiboot.elf .build/guests/multiboot-aout.bin .build/guests/pvh.elf .build/guests/hello.elf "$corpus"/
-  fi
+  built_seeds "$target" | xargs -r cp -n -t "$corpus"/
   dict=(); [ -f "Fuzz/Dictionaries/$target.dict" ] && dict=(-dict="Fuzz/Dictionaries/$target.dict")
-  # Kernel images need room; the other targets decode operations, where short inputs run faster.
-  max_len=4096; [ "$target" = fuzz-boot-loaders ] && max_len=65536
   budget=(-max_total_time="$seconds")
   log=".build/fuzz/$target.log"
   if [ "$long" -eq 1 ]; then
-    segments=".build/fuzz/long/$target"; mkdir -p "$segments"
-    done_runs="$(long_run_totals "$segments" | cut -d' ' -f2)"
+    # A long run kept on another machine goes on from its corpus as well.
+    segments=".build/fuzz/long/$target"; kept="Fuzz/LongRuns/$target"; mkdir -p "$segments"
+    cp -n "$kept"/corpus/* "$corpus"/ 2>/dev/null || true
+    done_runs="$(long_run_totals "$segments" "$kept" | cut -d' ' -f2)"
     if [ "$done_runs" -ge "$long_runs" ]; then
       found="$(find "$crashes" -type f | wc -l)"
-      echo "fuzz: $target: $(long_run_summary "$segments" "$long_runs"), $found crash files (done; rm -r $segments to start again)"
+      echo "fuzz: $target: $(long_run_summary "$long_runs" "$segments" "$kept"), $found crash files (done; rm -r $segments $kept to start again)"
       [ "$found" -eq 0 ] || failed=1
       continue
     fi
@@ -137,7 +175,7 @@ for target in "${targets[@]}"; do
   cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
   found="$(find "$crashes" -type f | wc -l)"
   echo "fuzz: $target: $runs execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
-  if [ "$long" -eq 1 ]; then echo "fuzz: $target: $(long_run_summary "$segments" "$long_runs")"; fi
+  if [ "$long" -eq 1 ]; then echo "fuzz: $target: $(long_run_summary "$long_runs" "$segments" "$kept")"; fi
   if [ -z "$cov" ]; then
     echo "fuzz: $target reported no coverage: the build is not instrumented (try rm -rf Fuzz/.build)" >&2
     failed=1

@@ -30,6 +30,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 say() { echo "kvm-unit-tests: $*" >&2; }
+# The compilers and libfdt that both builds below need.
+"$root/Scripts/setup.sh"
 
 # The source and its content hash.
 tarball=""

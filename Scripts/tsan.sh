@@ -9,6 +9,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 cd "$root"
+Scripts/setup.sh
 Scripts/build-guests.sh >/dev/null
 # halt_on_error: the first race ends the run with its report, and the run fails.
 TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" \

@@ -4,9 +4,10 @@ import MSIX
 import Testing
 import TestSupport
 
-/// The fuzz targets in `swift test`: every committed seed (`Fuzz/Corpus/<target>/`) and every
-/// input a fuzzer ever failed on (`Fuzz/Regressions/<target>/`, kept after the fix) replayed,
-/// and a seeded burst of random inputs per target, so a regression shows without libFuzzer.
+/// The fuzz targets in `swift test`: every committed seed (`Fuzz/Corpus/<target>/`), every
+/// input a fuzzer ever failed on (`Fuzz/Regressions/<target>/`, kept after the fix) and every
+/// input a long run kept (`Fuzz/LongRuns/<target>/corpus/`) replayed, and a seeded burst of
+/// random inputs per target, so a regression shows without libFuzzer.
 @Suite struct FuzzRegressionTests {
     static func inputs(_ folder: String, _ target: String) -> [(String, [UInt8])] {
         let directory = URL(fileURLWithPath: projectRoot).appendingPathComponent("Fuzz/\(folder)/\(target)")
@@ -20,6 +21,7 @@ import TestSupport
     func committedInputsPass(target: String) throws {
         let run = try #require(FuzzTarget.named(target)).run
         let inputs = Self.inputs("Corpus", target) + Self.inputs("Regressions", target)
+            + Self.inputs("LongRuns", "\(target)/corpus")
         #expect(!inputs.isEmpty, "\(target) has no committed seeds")
         for (name, bytes) in inputs {
             do { try run(bytes) } catch { Issue.record("\(name): \(error)") }
