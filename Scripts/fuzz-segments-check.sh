@@ -41,7 +41,7 @@ echo "# fuzz.sh --long fuzz-x, commit 0000000, 2600000 executions before this se
 expect "empty segment's executions" "$(segment_executions "$dir/segment-20260103T000000Z.log")" 0
 expect "empty segment's seconds" "$(segment_seconds "$dir/segment-20260103T000000Z.log")" 0
 expect "totals" "$(long_run_totals "$dir")" "3 2600000 700"
-expect "summary" "$(long_run_summary 100000000 "$dir")" "long run: 2600000 of 100000000 executions in 3 segments, 11 min"
+expect "summary" "$(long_run_summary 100000000 "$dir")" "long run: 2600000 of 100000000 executions in 3 segments, 11 min, 0 with a failure"
 mkdir "$dir/none"
 expect "no segment" "$(long_run_totals "$dir/none")" "0 0 0"
 
@@ -68,12 +68,14 @@ done
 expect "kept lines of a failed segment" "$(grep -c -e 'INFO: Seed: 1234' -e 'deadly signal' -e '^MS: 2' -e 'Test unit written' "$dir/kept/segment-20260104T000000Z.log")" 4
 expect "kept lines of a long segment" "$(wc -l <"$dir/kept/segment-20260101T000000Z.log")" 7
 expect "kept only" "$(long_run_totals "$dir/none" "$dir/kept")" "4 2600800 702"
+expect "kept failures" "$(long_run_failures "$dir/none" "$dir/kept")" 1
+expect "live failures" "$(long_run_failures "$dir")" 1
 # A live log that grew after it was kept counts by its live figures, once.
 mv "$dir/kept/segment-20260102T000000Z.log" "$dir/none/"
 echo "#900000${tab}pulse  cov: 22 ft: 33 corp: 7/50b lim: 8 exec/s: 3000 rss: 41Mb" >>"$dir/segment-20260102T000000Z.log"
 expect "live and kept" "$(long_run_totals "$dir" "$dir/kept")" "4 2900800 802"
 expect "live, and kept from elsewhere" "$(long_run_totals "$dir/none" "$dir/kept")" "4 2600800 702"
 rm "$dir/none/segment-20260102T000000Z.log"
-expect "one segment's summary" "$(rm "$dir"/segment-2026010[234]*; long_run_summary 5 "$dir")" "long run: 2000000 of 5 executions in 1 segment, 8 min"
+expect "one segment's summary" "$(rm "$dir"/segment-2026010[234]*; long_run_summary 5 "$dir")" "long run: 2000000 of 5 executions in 1 segment, 8 min, 0 with a failure"
 [ "$failures" -eq 0 ] || exit 1
 echo "fuzz-segments-check: long-run accounting as expected"

@@ -60,9 +60,20 @@ long_run_totals() {
   echo "$count $runs $secs"
 }
 
+# The segments of a long run (folders $1 and $2) in which libFuzzer wrote an input out: a
+# crash, a leak, a timeout, a slow input. Kept segments keep that line, so this counts them too.
+long_run_failures() {
+  local f failures=0
+  while IFS= read -r f; do
+    grep -q "Test unit written to" "$f" && failures=$((failures + 1))
+  done < <(long_run_segments "$1" "${2:-}")
+  echo "$failures"
+}
+
 # One line for people: the run against its goal of $1 executions, from folders $2 and $3.
 long_run_summary() {
-  local count runs secs
+  local count runs secs failures
   read -r count runs secs <<<"$(long_run_totals "$2" "${3:-}")"
-  echo "long run: $runs of $1 executions in $count segment$([ "$count" -eq 1 ] || echo s), $((secs / 60)) min"
+  failures="$(long_run_failures "$2" "${3:-}")"
+  echo "long run: $runs of $1 executions in $count segment$([ "$count" -eq 1 ] || echo s), $((secs / 60)) min, $failures with a failure"
 }

@@ -158,7 +158,8 @@ for target in "${targets[@]}"; do
     if [ "$done_runs" -ge "$long_runs" ]; then
       found="$(find "$crashes" -type f | wc -l)"
       echo "fuzz: $target: $(long_run_summary "$long_runs" "$segments" "$kept"), $found crash files (done; rm -r $segments $kept to start again)"
-      [ "$found" -eq 0 ] || failed=1
+      # A failure in any segment fails the run, here or kept: after the fix it starts again.
+      [ "$found" -eq 0 ] && [ "$(long_run_failures "$segments" "$kept")" -eq 0 ] || failed=1
       continue
     fi
     budget=(-runs=$((long_runs - done_runs)))
