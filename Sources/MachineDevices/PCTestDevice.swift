@@ -99,8 +99,10 @@ public final class PCTestDevice: Sendable {
         }
     }
 
+    /// The 64 KiB are made at the first write (most guests never touch them); until then every
+    /// byte reads 0.
     final class IOMemory: BusDevice {
-        private let bytes = Locked([UInt8](repeating: 0, count: Int(PCTestDevice.memorySize)))
+        private let bytes = Locked<[UInt8]>([])
 
         func read(offset: UInt64, size: Int) -> UInt64 {
             bytes.withLock { b in
@@ -114,6 +116,7 @@ public final class PCTestDevice: Sendable {
 
         func write(offset: UInt64, size: Int, value: UInt64) {
             bytes.withLock { b in
+                if b.isEmpty { b = [UInt8](repeating: 0, count: Int(PCTestDevice.memorySize)) }
                 for i in 0..<min(size, 8) where offset + UInt64(i) < UInt64(b.count) {
                     b[Int(offset) + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))
                 }

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Devices
 @testable import MachineDevices
 import Synchronization
 import Testing
@@ -98,5 +99,58 @@ import Testing
         #expect(bytes[16 + name.count] == 0, "NUL-terminated")
         #expect(bytes[(17 + name.count)...].allSatisfy { $0 == nil }, "nothing past the name")
         #expect(PCITestDevice.headerByte(test, count: 0, at: .max) == nil)
+    }
+}
+
+@Suite struct PCTestDeviceTests {
+    final class Calls: Sendable {
+        let lines = Mutex<[UInt32: Bool]>([:])
+        let flushed = Mutex<[UInt64]>([])
+    }
+
+    static func device() throws -> (ports: Bus, mmio: Bus, calls: Calls) {
+        let calls = Calls()
+        let device = PCTestDevice(setIRQLine: { line, high in calls.lines.withLock { $0[line] = high } },
+                                  flushPage: { address in calls.flushed.withLock { $0.append(address) } })
+        let ports = Bus(spaceName: "port"), mmio = Bus(spaceName: "MMIO")
+        try device.register(portBus: ports, mmioBus: mmio)
+        return (ports, mmio, calls)
+    }
+
+    @Test func theScratchRegisterKeepsItsByteLanesOnBothPortBlocks() throws {
+        let (ports, _, _) = try Self.device()
+        ports.write(0xE0, size: 4, value: 0x1122_3344)
+        #expect(ports.read(0xE0, size: 4) == 0x1122_3344)
+        ports.write(0xE2, size: 1, value: 0xAB)
+        #expect(ports.read(0xE8, size: 4) == 0x11AB_3344)
+        #expect(ports.read(0xEB, size: 1) == 0x11)
+        ports.write(0xEA, size: 2, value: 0xFFFF_CDEF)
+        #expect(ports.read(0xE0, size: 4) == 0xCDEF_3344)
+    }
+
+    @Test func onlyAFourByteWriteFlushesAPageAndIRQLinesStopAt15() throws {
+        let (ports, _, calls) = try Self.device()
+        ports.write(0xE4, size: 2, value: 0x1234)
+        ports.write(0xE4, size: 4, value: 0x0012_3456)
+        #expect(calls.flushed.withLock { $0 } == [0x0012_3000])
+        #expect(ports.read(0xE4, size: 4) == 0)
+        ports.write(0x2000 + 14, size: 4, value: 0x0101_0001)
+        #expect(calls.lines.withLock { $0 } == [14: true, 15: false])
+        #expect(ports.read(0x2000, size: 1) == 0)
+    }
+
+    @Test func iomemReadsZeroUntilWrittenAndKeepsWhatIsWrittenLittleEndian() throws {
+        let (_, mmio, _) = try Self.device()
+        let base = PCTestDevice.memoryBase, top = base + PCTestDevice.memorySize
+        #expect(mmio.read(base, size: 8) == 0)
+        #expect(mmio.read(top - 1, size: 1) == 0)
+        mmio.write(base + 0x100, size: 8, value: 0x0102_0304_0506_0708)
+        #expect(mmio.read(base + 0x100, size: 8) == 0x0102_0304_0506_0708)
+        #expect(mmio.read(base + 0x101, size: 2) == 0x0607)
+        #expect(mmio.read(base + 0xF8, size: 8) == 0, "the bytes around a write stay 0")
+        #expect(mmio.read(top - 1, size: 1) == 0)
+        mmio.write(top - 1, size: 1, value: 0x5A)
+        #expect(mmio.read(top - 1, size: 1) == 0x5A)
+        #expect(mmio.unclaimedAccesses == 0)
     }
 }
