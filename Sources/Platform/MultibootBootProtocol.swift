@@ -42,21 +42,31 @@ public struct MultibootBootProtocol: BootProtocol {
     /// The protocol; it holds no state.
     public init() {}
 
-    /// The first 4-byte-aligned magic in the first 8 KiB (its checksum unchecked: a bad one is
-    /// reported by `plan`, not mistaken for another protocol).
+    /// The header: the first 4-byte-aligned magic in the first 8 KiB whose checksum holds, as
+    /// GRUB and QEMU take it (the magic's value may occur earlier as data), or else the first
+    /// magic, whose bad checksum `plan` then reports rather than mistaking the image for another
+    /// protocol's.
     public static func findHeader(in image: [UInt8]) -> Header? {
-        let limit = min(image.count, searchLength) - 12
-        guard limit >= 0 else { return nil }
-        for offset in stride(from: 0, through: limit, by: 4) where u32(image, offset) == headerMagic {
-            let flags = u32(image, offset + 4)
-            var addresses: (UInt32, UInt32, UInt32, UInt32, UInt32)?
-            // The whole header, address fields included, must lie in the first 8 KiB (spec §3.1.1).
-            if flags & addressFields != 0, offset + 32 <= min(image.count, searchLength) {
-                addresses = (u32(image, offset + 12), u32(image, offset + 16), u32(image, offset + 20), u32(image, offset + 24), u32(image, offset + 28))
+        let end = min(image.count, searchLength)
+        guard end >= 12 else { return nil }
+        return image.withUnsafeBytes { raw -> Header? in
+            func u32(_ offset: Int) -> UInt32 { UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+            func header(at offset: Int) -> Header {
+                let flags = u32(offset + 4)
+                var addresses: (UInt32, UInt32, UInt32, UInt32, UInt32)?
+                // The whole header, address fields included, must lie in the first 8 KiB (spec §3.1.1).
+                if flags & addressFields != 0, offset + 32 <= end {
+                    addresses = (u32(offset + 12), u32(offset + 16), u32(offset + 20), u32(offset + 24), u32(offset + 28))
+                }
+                return Header(offset: offset, flags: flags, checksum: u32(offset + 8), addresses: addresses)
             }
-            return Header(offset: offset, flags: flags, checksum: u32(image, offset + 8), addresses: addresses)
+            var first: Int?
+            for offset in stride(from: 0, through: end - 12, by: 4) where u32(offset) == headerMagic {
+                if headerMagic &+ u32(offset + 4) &+ u32(offset + 8) == 0 { return header(at: offset) }
+                first = first ?? offset
+            }
+            return first.map(header(at:))
         }
-        return nil
     }
 
     public func recognizes(_ image: [UInt8]) -> Bool { Self.findHeader(in: image) != nil }

@@ -106,6 +106,18 @@ func bootError(_ body: () throws -> Any) -> String {
         #expect(bootError { try mb.plan(BootRequest(image: straddling, name: "k", layout: layout())) }.contains("past the end of the file or of its first 8 KiB"))
     }
 
+    @Test func aMagicWithABadChecksumIsPassedOverForAValidHeaderAfterIt() {
+        var image = [UInt8](repeating: 0, count: 0x3000)
+        var stray = multibootHeader(); stray[8] ^= 1
+        image.replaceSubrange(0x100..<0x10C, with: stray)
+        #expect(MultibootBootProtocol.findHeader(in: image)?.offset == 0x100, "with no valid header, the first magic")
+        #expect(bootError { try mb.plan(BootRequest(image: image, name: "k", layout: layout())) }.contains("checksum"))
+        image.replaceSubrange(0x400..<0x40C, with: multibootHeader())
+        #expect(MultibootBootProtocol.findHeader(in: image)?.offset == 0x400, "the first whose checksum holds")
+        image.replaceSubrange(0x200..<0x20C, with: multibootHeader())
+        #expect(MultibootBootProtocol.findHeader(in: image)?.offset == 0x200)
+    }
+
     @Test func anELFKernelGetsTheInfoStructureTheSpecificationDescribes() throws {
         var kernel = ELF32Builder()
         kernel.payload = multibootHeader() + [UInt8](repeating: 0x90, count: 0x20)
