@@ -56,6 +56,11 @@ flags=(-c release --sanitize=fuzzer -Xswiftc -sanitize=address -Xcc -fsanitize=a
 (cd Fuzz && swift package resolve >/dev/null)
 build() {
   local out
+  # Planned afresh each time (a few seconds): from the release.yaml of an earlier build, SwiftPM
+  # 6.3.1 missed a file added to SwiftVMM's sources ("has no member"), and after a build of one
+  # --product it compiled SwiftVMM's executables as libraries ("statements are not allowed at
+  # the top level").
+  rm -f Fuzz/.build/release.yaml
   if ! out="$(cd Fuzz && swift build "${flags[@]}" 2>&1)"; then
     grep -E 'error' <<<"$out" >&2 || tail -20 <<<"$out" >&2
     echo "fuzz: the build failed" >&2
