@@ -158,6 +158,10 @@ for target in "${targets[@]}"; do
   if [ "$long" -eq 1 ]; then
     # A long run kept on another machine goes on from its corpus as well.
     segments=".build/fuzz/long/$target"; kept="Fuzz/LongRuns/$target"; mkdir -p "$segments"
+    # One long run of a target at a time: two would fuzz one corpus and count twice. libFuzzer
+    # inherits the lock, so it holds while the run goes on, even if this script was killed.
+    exec {lock}>"$segments/.lock"
+    flock -n "$lock" || { echo "fuzz: $target: another long run of it is going ($segments/.lock is held)" >&2; exit 1; }
     cp -n "$kept"/corpus/* "$corpus"/ 2>/dev/null || true
     done_runs="$(long_run_totals "$segments" "$kept" | cut -d' ' -f2)"
     if [ "$done_runs" -ge "$long_runs" ]; then
@@ -176,6 +180,7 @@ for target in "${targets[@]}"; do
   status=0
   "$bin/$target" "${budget[@]}" "${dict[@]}" -max_len="$max_len" -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "$corpus" >>"$log" 2>&1 || status=$?
+  if [ "$long" -eq 1 ]; then exec {lock}>&-; fi
   runs="$(segment_executions "$log")"
   rate="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
   cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
