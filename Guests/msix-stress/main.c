@@ -223,10 +223,12 @@ void guest_main(unsigned cpu, const void *fdt)
            c.backend, c.pended, c.dropped);
     if (c.dropped != 0)
         guest_failf("msix-stress: COUNT_DROPPED is %u, expected 0 (every vector is used and in range)", c.dropped);
-    if (c.pended > n_raise || c.signaled + c.pended < n_raise || c.signaled > n_raise)
-        guest_failf("msix-stress: RAISE accounting: %u RAISEs but COUNT_SIGNALED %u and COUNT_PENDED %u "
-                    "(need PENDED <= RAISE, RAISE - PENDED <= SIGNALED <= RAISE)",
-                    n_raise, c.signaled, c.pended);
+    /* A backend signal on an unmasked vector whose irqfd is not attached yet (a coalesced commit
+     * still waiting) goes out by KVM_SIGNAL_MSI: counted in SIGNALED and in BACKEND. */
+    if (c.pended > n_raise || c.signaled + c.pended < n_raise || c.signaled > n_raise + c.backend)
+        guest_failf("msix-stress: RAISE accounting: %u RAISEs but COUNT_SIGNALED %u, COUNT_PENDED %u, COUNT_BACKEND %u "
+                    "(need PENDED <= RAISE, RAISE - PENDED <= SIGNALED <= RAISE + BACKEND)",
+                    n_raise, c.signaled, c.pended, c.backend);
     if (c.pended > 0 && c.signaled == n_raise - c.pended)
         guest_failf("msix-stress: %u RAISEs pended but no pending bit was ever delivered (COUNT_SIGNALED %u)", c.pended,
                     c.signaled);
