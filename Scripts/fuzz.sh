@@ -116,9 +116,10 @@ built_seeds() {
   [ "$1" != fuzz-boot-loaders ] ||
     printf '%s\n' .build/guests/multiboot.elf .build/guests/multiboot-aout.bin .build/guests/pvh.elf .build/guests/hello.elf
 }
-# --keep for target $1: its long run's segments (cut), and the smallest set of inputs with all
-# the features of its corpus and of the one kept before (libFuzzer's -set_cover_merge), less
-# the seeds, which are kept where they are.
+# --keep for target $1: its long run's segments (cut), and the inputs of its corpus that add
+# features to those kept before (libFuzzer's -merge=1), less the seeds, which are kept where
+# they are. Kept inputs stay: a keep adds files and never rewrites the set, so the repository
+# grows only with what a run found.
 keep_long_run() {
   local target="$1" live=".build/fuzz/long/$1" kept="Fuzz/LongRuns/$1" corpus=".build/fuzz/corpus/$1" f before work
   if [ ! -d "$live" ]; then echo "fuzz: $target: no long run on this machine to keep"; return 0; fi
@@ -128,21 +129,47 @@ keep_long_run() {
   done
   before="$(find "$kept/corpus" -type f | wc -l)"
   # From a copy of the corpus: a run still going replaces inputs by shorter ones, which a merge
-  # reading its folder could miss.
-  work=".build/fuzz/keep/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/merged"
+  # reading its folder could miss. The seeds go first, so that what they cover is not kept again.
+  work=".build/fuzz/keep/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/seeds"
   cp -r "$corpus"/. "$work/corpus"/ 2>/dev/null || true
-  if ! "$bin/$target" -set_cover_merge=1 -max_len="$max_len" -rss_limit_mb=4096 "$work/merged" "$kept/corpus" "$work/corpus" \
+  while IFS= read -r f; do
+    cp "$f" "$work/seeds/"; rm -f "$work/corpus/$(sha1sum <"$f" | cut -c1-40)"
+  done < <(find Fuzz/Corpus/"$target" -type f 2>/dev/null; built_seeds "$target")
+  cp -r "$kept/corpus"/. "$work/seeds"/
+  if ! "$bin/$target" -merge=1 -max_len="$max_len" -rss_limit_mb=4096 "$work/seeds" "$work/corpus" \
        >".build/fuzz/$target.merge.log" 2>&1; then
     echo "fuzz: $target: merging its corpus failed (.build/fuzz/$target.merge.log)" >&2
     return 1
   fi
-  while IFS= read -r f; do
-    rm -f "$work/merged/$(sha1sum <"$f" | cut -c1-40)"
-  done < <(find Fuzz/Corpus/"$target" -type f 2>/dev/null; built_seeds "$target")
-  rm -rf "$kept/corpus"; mv "$work/merged" "$kept/corpus"; rm -rf "$work"
+  # What the merge added to the seeds and kept inputs is what this run found.
+  for f in "$work/corpus"/*; do
+    [ -f "$f" ] && [ -f "$work/seeds/$(basename "$f")" ] && cp -n "$f" "$kept/corpus/"
+  done
+  rm -rf "$work"
   echo "fuzz: $target: kept $(long_run_summary "$long_runs" "$live" "$kept"); its corpus $before -> $(find "$kept/corpus" -type f | wc -l) inputs, $(du -sh --apparent-size "$kept/corpus" | cut -f1) ($kept)"
 }
 failed=0
+# One libFuzzer run of $target with "${budget[@]}", appended to $log, and its figures; sets
+# status and found, and failed when it failed.
+fuzz_once() {
+  status=0
+  "$bin/$target" "${budget[@]}" "${dict[@]}" -max_len="$max_len" -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$crashes/" "$corpus" >>"$log" 2>&1 || status=$?
+  local runs rate cov
+  runs="$(segment_executions "$log")"
+  rate="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
+  cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
+  found="$(find "$crashes" -type f | wc -l)"
+  echo "fuzz: $target: $runs execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
+  if [ -z "$cov" ]; then
+    echo "fuzz: $target reported no coverage: the build is not instrumented (try rm -rf Fuzz/.build)" >&2
+    failed=1; status=1
+  fi
+  if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
+    failed=1
+    grep -E 'ERROR|Fatal error|panic|SUMMARY' "$log" | head -5 >&2 || true
+  fi
+}
 for target in "${targets[@]}"; do
   [ -x "$bin/$target" ] || { echo "fuzz: no target $target in Fuzz/" >&2; exit 64; }
   # Kernel images need room; the other targets decode operations, where short inputs run faster.
@@ -153,47 +180,41 @@ for target in "${targets[@]}"; do
   cp -n Fuzz/Corpus/"$target"/* "$corpus"/ 2>/dev/null || true
   built_seeds "$target" | xargs -r cp -n -t "$corpus"/
   dict=(); [ -f "Fuzz/Dictionaries/$target.dict" ] && dict=(-dict="Fuzz/Dictionaries/$target.dict")
-  budget=(-max_total_time="$seconds")
-  log=".build/fuzz/$target.log"
-  if [ "$long" -eq 1 ]; then
-    # A long run kept on another machine goes on from its corpus as well.
-    segments=".build/fuzz/long/$target"; kept="Fuzz/LongRuns/$target"; mkdir -p "$segments"
-    # One long run of a target at a time: two would fuzz one corpus and count twice. libFuzzer
-    # inherits the lock, so it holds while the run goes on, even if this script was killed.
-    exec {lock}>"$segments/.lock"
-    flock -n "$lock" || { echo "fuzz: $target: another long run of it is going ($segments/.lock is held)" >&2; exit 1; }
-    cp -n "$kept"/corpus/* "$corpus"/ 2>/dev/null || true
-    done_runs="$(long_run_totals "$segments" "$kept" | cut -d' ' -f2)"
-    if [ "$done_runs" -ge "$long_runs" ]; then
-      found="$(find "$crashes" -type f | wc -l)"
-      echo "fuzz: $target: $(long_run_summary "$long_runs" "$segments" "$kept"), $found crash files (done; rm -r $segments $kept to start again)"
-      # A failure in any segment fails the run, here or kept: after the fix it starts again.
-      [ "$found" -eq 0 ] && [ "$(long_run_failures "$segments" "$kept")" -eq 0 ] || failed=1
-      continue
-    fi
-    budget=(-runs=$((long_runs - done_runs)))
+  if [ "$long" -eq 0 ]; then
+    budget=(-max_total_time="$seconds")
+    log=".build/fuzz/$target.log"; : >"$log"
+    fuzz_once
+    continue
+  fi
+  # A long run kept on another machine goes on from its corpus as well.
+  segments=".build/fuzz/long/$target"; kept="Fuzz/LongRuns/$target"; mkdir -p "$segments"
+  # One long run of a target at a time: two would fuzz one corpus and count twice. libFuzzer
+  # inherits the lock, so it holds while the run goes on, even if this script was killed.
+  exec {lock}>"$segments/.lock"
+  flock -n "$lock" || { echo "fuzz: $target: another long run of it is going ($segments/.lock is held)" >&2; exit 1; }
+  cp -n "$kept"/corpus/* "$corpus"/ 2>/dev/null || true
+  done_runs="$(long_run_totals "$segments" "$kept" | cut -d' ' -f2)"
+  if [ "$done_runs" -ge "$long_runs" ]; then
+    found="$(find "$crashes" -type f | wc -l)"
+    echo "fuzz: $target: $(long_run_summary "$long_runs" "$segments" "$kept"), $found crash files (done; rm -r $segments $kept to start again)"
+    # A failure in any segment fails the run, here or kept: after the fix it starts again.
+    [ "$found" -eq 0 ] && [ "$(long_run_failures "$segments" "$kept")" -eq 0 ] || failed=1
+    exec {lock}>&-
+    continue
+  fi
+  # Segments of at most 30 minutes, each ending with libFuzzer's exact count (and reloading the
+  # corpus, a few seconds): one that is killed (a machine's session ending kills everything)
+  # counts only up to its last progress line, which libFuzzer prints ever more rarely. Ctrl-C
+  # (SIGINT to libFuzzer) ends the segment going with its exact count, and the run.
+  while [ "$done_runs" -lt "$long_runs" ]; do
+    budget=(-runs=$((long_runs - done_runs)) -max_total_time=1800)
     log="$segments/segment-$(date -u +%Y%m%dT%H%M%SZ).log"
     echo "# fuzz.sh --long $target, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $done_runs executions before this segment" >"$log"
-  else
-    : >"$log"
-  fi
-  status=0
-  "$bin/$target" "${budget[@]}" "${dict[@]}" -max_len="$max_len" -rss_limit_mb=4096 -print_final_stats=1 \
-    -artifact_prefix="$crashes/" "$corpus" >>"$log" 2>&1 || status=$?
-  if [ "$long" -eq 1 ]; then exec {lock}>&-; fi
-  runs="$(segment_executions "$log")"
-  rate="$(sed -nE 's/^stat::average_exec_per_sec: *([0-9]+).*/\1/p' "$log" | tail -1)"
-  cov="$(grep -oE "cov: [0-9]+" "$log" | tail -1 | cut -d" " -f2 || true)"
-  found="$(find "$crashes" -type f | wc -l)"
-  echo "fuzz: $target: $runs execs, ${rate:-?}/s, coverage ${cov:-?}, $found crash files (exit $status)"
-  if [ "$long" -eq 1 ]; then echo "fuzz: $target: $(long_run_summary "$long_runs" "$segments" "$kept")"; fi
-  if [ -z "$cov" ]; then
-    echo "fuzz: $target reported no coverage: the build is not instrumented (try rm -rf Fuzz/.build)" >&2
-    failed=1
-  fi
-  if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
-    failed=1
-    grep -E 'ERROR|Fatal error|panic|SUMMARY' "$log" | head -5 >&2 || true
-  fi
+    fuzz_once
+    echo "fuzz: $target: $(long_run_summary "$long_runs" "$segments" "$kept")"
+    [ "$status" -eq 0 ] && [ "$found" -eq 0 ] || break
+    done_runs="$(long_run_totals "$segments" "$kept" | cut -d' ' -f2)"
+  done
+  exec {lock}>&-
 done
 exit "$failed"
