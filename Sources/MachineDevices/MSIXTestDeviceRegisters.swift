@@ -27,7 +27,8 @@ public enum MSIXTestDeviceRegister {
     /// UNUSE (write-only): use count − 1 for vector = value; at 0 its pending bit clears.
     public static let unuse: UInt64 = 0x1C
     /// COUNT_SIGNALED (read-only): messages sent with `KVM_SIGNAL_MSI`, pending bits delivered
-    /// at unmask included.
+    /// at unmask included, and backend signals on an unmasked vector whose irqfd is not attached
+    /// yet (those count in COUNT_BACKEND too).
     public static let countSignaled: UInt64 = 0x20
     /// COUNT_BACKEND (read-only): backend eventfd signals (RAISE_BACKEND and doorbells).
     public static let countBackend: UInt64 = 0x24
