@@ -129,22 +129,18 @@ keep_long_run() {
   done
   before="$(find "$kept/corpus" -type f | wc -l)"
   # From a copy of the corpus: a run still going replaces inputs by shorter ones, which a merge
-  # reading its folder could miss. The seeds go first, so that what they cover is not kept again.
-  work=".build/fuzz/keep/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/seeds"
+  # reading its folder could miss. The merge adds to a folder of the seeds and the kept inputs
+  # what they lack, under new names; those files are what the run found.
+  work=".build/fuzz/keep/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/known"
   cp -r "$corpus"/. "$work/corpus"/ 2>/dev/null || true
-  while IFS= read -r f; do
-    cp "$f" "$work/seeds/"; rm -f "$work/corpus/$(sha1sum <"$f" | cut -c1-40)"
-  done < <(find Fuzz/Corpus/"$target" -type f 2>/dev/null; built_seeds "$target")
-  cp -r "$kept/corpus"/. "$work/seeds"/
-  if ! "$bin/$target" -merge=1 -max_len="$max_len" -rss_limit_mb=4096 "$work/seeds" "$work/corpus" \
+  { find Fuzz/Corpus/"$target" "$kept/corpus" -type f 2>/dev/null; built_seeds "$target"; } | xargs -r cp -t "$work/known"/
+  ls "$work/known" >"$work/before"
+  if ! "$bin/$target" -merge=1 -max_len="$max_len" -rss_limit_mb=4096 "$work/known" "$work/corpus" \
        >".build/fuzz/$target.merge.log" 2>&1; then
     echo "fuzz: $target: merging its corpus failed (.build/fuzz/$target.merge.log)" >&2
     return 1
   fi
-  # What the merge added to the seeds and kept inputs is what this run found.
-  for f in "$work/corpus"/*; do
-    [ -f "$f" ] && [ -f "$work/seeds/$(basename "$f")" ] && cp -n "$f" "$kept/corpus/"
-  done
+  ls "$work/known" | comm -13 "$work/before" - | while IFS= read -r f; do cp -n "$work/known/$f" "$kept/corpus/"; done
   rm -rf "$work"
   echo "fuzz: $target: kept $(long_run_summary "$long_runs" "$live" "$kept"); its corpus $before -> $(find "$kept/corpus" -type f | wc -l) inputs, $(du -sh --apparent-size "$kept/corpus" | cut -f1) ($kept)"
 }

@@ -28,6 +28,21 @@ import TestSupport
         }
     }
 
+    /// `fuzz.sh --keep` keeps only what a long run found: no copy of a committed seed or of a
+    /// built guest (a build output), each under libFuzzer's name for it (its SHA-1).
+    @Test(arguments: FuzzTarget.all.map(\.name))
+    func keptInputsAreNotSeedsOrBuiltGuests(target: String) throws {
+        let seeds = Self.inputs("Corpus", target).map(\.1)
+        let guests = ["multiboot.elf", "multiboot-aout.bin", "pvh.elf", "hello.elf"].compactMap {
+            try? Array(Data(contentsOf: URL(fileURLWithPath: projectRoot).appendingPathComponent(".build/guests/\($0)")))
+        }
+        for (name, bytes) in Self.inputs("LongRuns", "\(target)/corpus") {
+            let file = name.split(separator: "/").last.map(String.init) ?? name
+            #expect(file.count == 40 && file.allSatisfy(\.isHexDigit), "\(name) is not named by its SHA-1 as libFuzzer names inputs")
+            #expect(!seeds.contains(bytes) && !guests.contains(bytes), "\(name) is a copy of a seed or a built guest")
+        }
+    }
+
     @Test(arguments: FuzzTarget.all.map(\.name))
     func randomInputsPass(target: String) throws {
         let run = try #require(FuzzTarget.named(target)).run
