@@ -2,7 +2,9 @@
 # Checks the long-run accounting of Scripts/fuzz-segments.sh on made-up libFuzzer logs: a
 # finished segment counts libFuzzer's final figures, a killed one its last progress line, a
 # folder with no segment counts nothing, a run adds its segments up, a segment cut for keeping
-# counts what its whole log counts, and one both live and kept counts once. Scripts/test.sh runs it.
+# counts what its whole log counts and keeps its header, seed and failure lines, one both live
+# and kept counts once, and a segment that wrote an input out counts as a failure, live or
+# kept (also in the summary). Scripts/test.sh runs it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=Scripts/fuzz-segments.sh

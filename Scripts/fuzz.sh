@@ -9,9 +9,11 @@
 #
 #   Scripts/fuzz.sh [--time SECONDS] [--long [--runs N]] [--keep] [TARGET...]
 #     --time S   seconds per target (default 60)
-#     --long     run each target until 10^8 executions in all: a long run is kept in segments
-#                (.build/fuzz/long/<target>/), so one that was stopped (Ctrl-C, a machine's
-#                session ending) goes on from its corpus and its count when started again
+#     --long     run each target until 10^8 executions in all, in segments of at most 30
+#                minutes (.build/fuzz/long/<target>/), one long run per target at a time; one
+#                that was stopped (Ctrl-C ends it with an exact count, a machine's session
+#                ending kills it) goes on from its corpus and count when started again, and
+#                from those kept in Fuzz/LongRuns/<target>/ (--keep) on another machine
 #     --runs N   the executions a long run makes in all (default 10^8)
 #     --keep     fuzz nothing: copy each long run's segments, cut to the lines that count, and
 #                the inputs of its corpus that add coverage into Fuzz/LongRuns/<target>/, to be
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
     --long) long=1; shift ;;
     --runs) long_runs="$2"; runs_given=1; shift 2 ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "fuzz: unknown option $1" >&2; exit 64 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -123,24 +125,25 @@ built_seeds() {
 keep_long_run() {
   local target="$1" live=".build/fuzz/long/$1" kept="Fuzz/LongRuns/$1" corpus=".build/fuzz/corpus/$1" f before work
   if [ ! -d "$live" ]; then echo "fuzz: $target: no long run on this machine to keep"; return 0; fi
-  mkdir -p "$kept/corpus"
+  mkdir -p "$kept/corpus" || return 1
   for f in "$live"/segment-*.log; do
-    [ -f "$f" ] && segment_kept_lines "$f" >"$kept/$(basename "$f")"
+    if [ -f "$f" ]; then segment_kept_lines "$f" >"$kept/$(basename "$f")" || return 1; fi
   done
   before="$(find "$kept/corpus" -type f | wc -l)"
   # From a copy of the corpus: a run still going replaces inputs by shorter ones, which a merge
   # reading its folder could miss. The merge adds to a folder of the seeds and the kept inputs
   # what they lack, under new names; those files are what the run found.
-  work=".build/fuzz/keep/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/known"
+  # (set -e does not hold in a function called with ||: each step that matters returns itself.)
+  work=".build/fuzz/keep/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/known" || return 1
   cp -r "$corpus"/. "$work/corpus"/ 2>/dev/null || true
-  { find Fuzz/Corpus/"$target" "$kept/corpus" -type f 2>/dev/null; built_seeds "$target"; } | xargs -r cp -t "$work/known"/
-  ls "$work/known" >"$work/before"
+  { find Fuzz/Corpus/"$target" "$kept/corpus" -type f 2>/dev/null; built_seeds "$target"; } | xargs -r cp -n -t "$work/known"/ || return 1
+  ls "$work/known" >"$work/before" || return 1
   if ! "$bin/$target" -merge=1 -max_len="$max_len" -rss_limit_mb=4096 "$work/known" "$work/corpus" \
        >".build/fuzz/$target.merge.log" 2>&1; then
     echo "fuzz: $target: merging its corpus failed (.build/fuzz/$target.merge.log)" >&2
     return 1
   fi
-  ls "$work/known" | comm -13 "$work/before" - | while IFS= read -r f; do cp -n "$work/known/$f" "$kept/corpus/"; done
+  ls "$work/known" | comm -13 "$work/before" - | while IFS= read -r f; do cp -n "$work/known/$f" "$kept/corpus/" || exit 1; done || return 1
   rm -rf "$work"
   echo "fuzz: $target: kept $(long_run_summary "$long_runs" "$live" "$kept"); its corpus $before -> $(find "$kept/corpus" -type f | wc -l) inputs, $(du -sh --apparent-size "$kept/corpus" | cut -f1) ($kept)"
 }
@@ -187,7 +190,10 @@ for target in "${targets[@]}"; do
   # One long run of a target at a time: two would fuzz one corpus and count twice. libFuzzer
   # inherits the lock, so it holds while the run goes on, even if this script was killed.
   exec {lock}>"$segments/.lock"
-  flock -n "$lock" || { echo "fuzz: $target: another long run of it is going ($segments/.lock is held)" >&2; exit 1; }
+  if ! flock -n "$lock"; then
+    echo "fuzz: $target: another long run of it is going ($segments/.lock is held)" >&2
+    exec {lock}>&-; failed=1; continue
+  fi
   cp -n "$kept"/corpus/* "$corpus"/ 2>/dev/null || true
   done_runs="$(long_run_totals "$segments" "$kept" | cut -d' ' -f2)"
   if [ "$done_runs" -ge "$long_runs" ]; then
@@ -208,6 +214,8 @@ for target in "${targets[@]}"; do
     echo "# fuzz.sh --long $target, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $done_runs executions before this segment" >"$log"
     fuzz_once
     echo "fuzz: $target: $(long_run_summary "$long_runs" "$segments" "$kept")"
+    # Ctrl-C: libFuzzer ends the segment with its count and exits 72; so does this script.
+    if [ "$status" -eq 72 ]; then echo "fuzz: $target: stopped (SIGINT); --long goes on from here" >&2; exit 130; fi
     [ "$status" -eq 0 ] && [ "$found" -eq 0 ] || break
     done_runs="$(long_run_totals "$segments" "$kept" | cut -d' ' -f2)"
   done

@@ -36,6 +36,7 @@ extension FuzzTarget {
                 ports.write(port, size: size, value: input.u64())
             }
             if op == 0xFF { _ = mmio.read(PCTestDevice.memoryBase + UInt64(input.u16()), size: size) }
+            if op == 0xFE { mmio.write(PCTestDevice.memoryBase + UInt64(input.u16()), size: size, value: input.u64()) }
         }
         if let line = badLine.withLock({ $0 }) { throw FuzzFailure("pc-testdev set IRQ line \(line)") }
         firmware.write(offset: 0, size: 2, value: 0)

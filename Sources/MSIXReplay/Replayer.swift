@@ -58,14 +58,17 @@ public struct Replayer {
         return events
     }
 
-    /// Replays a whole trace, numbering lines from 1.
-    public static func replay(_ lines: [String]) -> [String] {
+    /// Replays a whole trace, numbering lines from 1: its output lines.
+    public static func replay(_ lines: [String]) -> [String] { events(lines).map(\.description) }
+
+    /// Replays a whole trace, numbering lines from 1: its events.
+    public static func events(_ lines: [String]) -> [ReplayEvent] {
         var replayer = Replayer()
-        var output: [String] = []
+        var events: [ReplayEvent] = []
         for (index, line) in lines.enumerated() {
-            replayer.feed(line: line, number: index + 1) { output.append($0) }
+            events += replayer.events(line: line, number: index + 1)
         }
-        return output
+        return events
     }
 
     /// Carries out one op. Events the router recorded come before the returned ones (a read).

@@ -107,7 +107,7 @@ public final class PCTestDevice: Sendable {
         func read(offset: UInt64, size: Int) -> UInt64 {
             bytes.withLock { b in
                 var value: UInt64 = 0
-                for i in 0..<min(size, 8) where offset + UInt64(i) < UInt64(b.count) {
+                for i in 0..<max(0, min(size, 8)) where offset + UInt64(i) < UInt64(b.count) {
                     value |= UInt64(b[Int(offset) + i]) << (8 * UInt64(i))
                 }
                 return value
@@ -117,7 +117,7 @@ public final class PCTestDevice: Sendable {
         func write(offset: UInt64, size: Int, value: UInt64) {
             bytes.withLock { b in
                 if b.isEmpty { b = [UInt8](repeating: 0, count: Int(PCTestDevice.memorySize)) }
-                for i in 0..<min(size, 8) where offset + UInt64(i) < UInt64(b.count) {
+                for i in 0..<max(0, min(size, 8)) where offset + UInt64(i) < UInt64(b.count) {
                     b[Int(offset) + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i)))
                 }
             }

@@ -182,8 +182,4 @@ public struct MultibootBootProtocol: BootProtocol {
         if end > loadEnd { writes.append(.zero(at: loadEnd, count: end - loadEnd)) }
         return (writes, UInt64(a.entry), end)
     }
-
-    private static func u32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
-        (0..<4).reduce(0) { $0 | UInt32(bytes[offset + $1]) << (8 * UInt32($1)) }
-    }
 }
