@@ -177,6 +177,16 @@ func bootError(_ body: () throws -> Any) -> String {
         #expect(bootError { try mb.plan(BootRequest(image: image, name: "f", layout: layout())) } == "f: Multiboot address fields are inconsistent: \(detail)")
     }
 
+    @Test(arguments: [12, 16, 31])
+    func anImageTooShortForItsAddressFieldsIsRefused(length: Int) {
+        // magic, flags and checksum fit; the five address fields (bytes 12..<32) do not.
+        let whole = multibootHeader(flags: 1 << 16, addresses: [0x20_0000, 0x20_0000, 0, 0, 0x20_0000])
+        let image = Array(whole[0..<length])
+        #expect(MultibootBootProtocol.findHeader(in: image).map { $0.offset == 0 && $0.addresses == nil } == true)
+        #expect(bootError { try mb.plan(BootRequest(image: image, name: "f", layout: layout())) }
+            == "f: Multiboot address fields are inconsistent: flag bit 16 is set but the header's address fields run past the end of the file or of its first 8 KiB")
+    }
+
     @Test func badImagesAreRefusedWithAMessageNamingTheValue() {
         var kernel = ELF32Builder()
         kernel.payload = multibootHeader(checksum: 0x1234)
