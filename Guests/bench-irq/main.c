@@ -32,58 +32,6 @@ static void on_tick(struct interrupt_frame *frame)
     lapic_eoi();
 }
 
-/* The value of word "<key>=<number>" in `args` (decimal, or hex after 0x); 1 if found and valid. */
-static int arg_number(const char *args, const char *key, uint64_t *out)
-{
-    size_t klen = strlen(key);
-    for (const char *p = args; *p;) {
-        while (*p == ' ')
-            p++;
-        if (memcmp(p, key, klen) == 0 && p[klen] == '=') {
-            const char *d = p + klen + 1;
-            unsigned base = 10;
-            if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X')) {
-                base = 16;
-                d += 2;
-            }
-            uint64_t v = 0;
-            int digits = 0;
-            for (;; d++, digits++) {
-                unsigned c = (unsigned char)*d, x;
-                if (c >= '0' && c <= '9')
-                    x = c - '0';
-                else if (base == 16 && (c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-                    x = (c | 0x20) - 'a' + 10;
-                else
-                    break;
-                v = v * base + x;
-            }
-            if (digits == 0 || (*d != '\0' && *d != ' '))
-                return 0;
-            *out = v;
-            return 1;
-        }
-        while (*p && *p != ' ')
-            p++;
-    }
-    return 0;
-}
-
-/* 1 if `args` holds the word "mode=<name>". */
-static int arg_mode(const char *args, const char *name)
-{
-    size_t nlen = strlen(name);
-    for (const char *p = args; *p;) {
-        while (*p == ' ')
-            p++;
-        if (memcmp(p, "mode=", 5) == 0 && memcmp(p + 5, name, nlen) == 0 && (p[5 + nlen] == '\0' || p[5 + nlen] == ' '))
-            return 1;
-        while (*p && *p != ' ')
-            p++;
-    }
-    return 0;
-}
-
 void guest_main(unsigned cpu, const void *fdt)
 {
     if (cpu != 0)
@@ -96,14 +44,17 @@ void guest_main(unsigned cpu, const void *fdt)
     static const char *const modes[] = {"signal", "irqfd", "doorbell"};
     static const unsigned registers[] = {MSIXDEV_RAISE, MSIXDEV_RAISE_BACKEND, MSIXDEV_DOORBELL(0)};
     unsigned m = 0;
-    while (m < 3 && !arg_mode(args, modes[m]))
+    while (m < 3 && !bootarg_is(args, "mode", modes[m]))
         m++;
     uint64_t n, bar0;
-    if (m == 3 || !arg_number(args, "n", &n) || n > 0xFFFFFFFFull)
+    if (m == 3 || bootarg_number(args, "n", UINT32_MAX, &n) != BOOTARG_FOUND)
         guest_failf("bench-irq: bootargs \"%s\" lack mode=signal|irqfd|doorbell and n=<decimal>", args);
 
     static struct msix_dev d;
-    int on_pci = !arg_number(args, "bar0", &bar0);
+    int found = bootarg_number(args, "bar0", UINT64_MAX, &bar0);
+    if (found < 0)
+        guest_failf("bench-irq: bootargs \"%s\": bar0= takes an address (0x hex)", args);
+    int on_pci = found == BOOTARG_ABSENT;
     if (on_pci) {
         const char *err = msix_open(&d, fdt, 0);
         if (err)

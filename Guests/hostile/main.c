@@ -437,34 +437,6 @@ static void fuzz(unsigned cpu, uint32_t n)
 }
 
 /* ---- Set-up ---------------------------------------------------------------------------------- */
-static unsigned digit(char ch)
-{
-    unsigned c = (unsigned char)ch, lower = c | 0x20;
-    return c - '0' < 10 ? c - '0' : lower - 'a' < 6 ? lower - 'a' + 10 : 99;
-}
-
-/* `key<number>` as a word of the bootargs, decimal or 0x hex. Returns whether it is there. */
-static int parse_arg(const char *args, const char *key, uint64_t *out)
-{
-    for (const char *p = args; *p; p++) {
-        const char *k = key, *q = p;
-        while (*k && *q == *k)
-            k++, q++;
-        if (*k || (p != args && p[-1] != ' '))
-            continue;
-        unsigned base = (q[0] == '0' && (q[1] | 0x20) == 'x') ? 16 : 10;
-        if (base == 16)
-            q += 2;
-        const char *first = q;
-        for (*out = 0; digit(*q) < base; q++)
-            *out = *out * base + digit(*q);
-        if (q == first || (*q && *q != ' '))
-            guest_failf("hostile: bootargs: bad number after %s", key);
-        return 1;
-    }
-    return 0;
-}
-
 static void read_tree(const void *fdt)
 {
     struct dtb t;
@@ -476,8 +448,8 @@ static void read_tree(const void *fdt)
         guest_fail("hostile: device tree unreadable (memory, cpus)");
     (void)dtb_bootargs(&t, &args);
     seed = 1;
-    (void)parse_arg(args, "seed=", &seed);
-    (void)parse_arg(args, "accesses=", &n);
+    if (bootarg_number(args, "seed", UINT64_MAX, &seed) < 0 || bootarg_number(args, "accesses", UINT64_MAX, &n) < 0)
+        guest_failf("hostile: bootargs \"%s\": seed= and accesses= take a number (decimal or 0x hex)", args);
     accesses = n > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)n;
     nfuzzers = cpus < FUZZERS ? cpus : FUZZERS;
     if ((err = pci_init(fdt)) != 0)

@@ -123,21 +123,17 @@ static void checkpoint(void)
             settle_owed(v, "unserviced burst while unmasked");
 }
 
+/* seed=<n> from the bootargs, or 0 (none, or no device tree). */
 static uint32_t seed_from_bootargs(const void *fdt)
 {
     struct dtb t;
     const char *args;
+    uint64_t seed = 0;
     if (dtb_open(&t, fdt, DTB_SIZE_UNKNOWN) != DTB_OK || dtb_bootargs(&t, &args) != DTB_OK)
         return 0;
-    for (const char *p = args; *p; p++) {
-        if (p[0] == 's' && p[1] == 'e' && p[2] == 'e' && p[3] == 'd' && p[4] == '=' && (p == args || p[-1] == ' ')) {
-            uint32_t s = 0;
-            for (p += 5; *p >= '0' && *p <= '9'; p++)
-                s = s * 10 + (uint32_t)(*p - '0');
-            return s;
-        }
-    }
-    return 0;
+    if (bootarg_number(args, "seed", UINT32_MAX, &seed) < 0)
+        guest_failf("msix-stress: bootargs \"%s\": seed= takes a 32-bit number", args);
+    return (uint32_t)seed;
 }
 
 void guest_main(unsigned cpu, const void *fdt)

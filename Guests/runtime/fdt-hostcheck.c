@@ -15,20 +15,7 @@
 #include <string.h>
 
 #include "fdt.h"
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (cond) {                                                       \
-            passed++;                                                     \
-        } else {                                                          \
-            failed++;                                                     \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);        \
-            printf(__VA_ARGS__);                                          \
-            printf("\n");                                                 \
-        }                                                                 \
-    } while (0)
+#include "hostcheck.h"
 
 /* ---- A tiny blob builder ---------------------------------------------------------------- */
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bootargs.h"
 #include "fdt.h"
 #include "io.h"
 

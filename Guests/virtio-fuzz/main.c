@@ -35,21 +35,6 @@ static uint64_t rnd(void)
     return z ^ (z >> 31);
 }
 
-static int arg(const char *args, const char *key, uint64_t *out)
-{
-    size_t n = strlen(key);
-    for (const char *p = args; *p; p++) {
-        if ((p == args || p[-1] == ' ') && memcmp(p, key, n) == 0 && p[n] == '=') {
-            uint64_t v = 0;
-            for (p += n + 1; *p >= '0' && *p <= '9'; p++)
-                v = v * 10 + (uint64_t)(*p - '0');
-            *out = v;
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static uint64_t bar0, ram_size;
 #define COMMON(off) (bar0 + (off))
 #define NOTIFY(q) (bar0 + 0x3000 + 4 * (uint64_t)(q))
@@ -122,8 +107,8 @@ void guest_main(unsigned cpu, const void *fdt)
     if (dtb_open(&tree, fdt, DTB_SIZE_UNKNOWN) != DTB_OK || dtb_memory(&tree, &base, &ram_size) != DTB_OK)
         guest_fail("virtio-fuzz: no memory node in the device tree");
     (void)dtb_bootargs(&tree, &args);
-    (void)arg(args, "seed", &seed);
-    (void)arg(args, "rounds", &rounds);
+    if (bootarg_number(args, "seed", UINT64_MAX, &seed) < 0 || bootarg_number(args, "rounds", UINT32_MAX, &rounds) < 0)
+        guest_failf("virtio-fuzz: bootargs \"%s\": seed= and rounds= take a number (decimal or 0x hex)", args);
     if (ram_size < W_BASE + W_SIZE)
         guest_failf("virtio-fuzz: needs at least %u MiB of RAM", (unsigned)((W_BASE + W_SIZE) >> 20));
     state = seed;
