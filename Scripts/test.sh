@@ -11,10 +11,11 @@ Scripts/build-guests.sh
 start=$SECONDS
 Scripts/build-linux-guest.sh >/dev/null
 echo "test.sh: the Linux test guest took $((SECONDS - start)) s" >&2
-# The guest runtime's plain-C parts (device-tree reader, bootargs words), built and checked on the host.
+# The guest runtime's plain-C parts (device-tree reader, bootargs words), built and checked on the host
+# under AddressSanitizer and UBSan (a read out of bounds or an overflow fails the check).
 mkdir -p .build/hostcheck
 for part in fdt bootargs; do
-  cc -O1 -Wall -Werror -I Guests/runtime -o ".build/hostcheck/$part-hostcheck" "Guests/runtime/$part-hostcheck.c" "Guests/runtime/$part.c"
+  cc -O1 -Wall -Werror -fsanitize=address,undefined -fno-sanitize-recover=all -I Guests/runtime -o ".build/hostcheck/$part-hostcheck" "Guests/runtime/$part-hostcheck.c" "Guests/runtime/$part.c"
   ".build/hostcheck/$part-hostcheck"
 done
 # The long fuzz runs' accounting (Scripts/fuzz-segments.sh), on made-up logs.

@@ -1,6 +1,6 @@
 /* bench-irq: interrupt-delivery benchmark, one delivery per round trip (ping-pong).
  *
- * bootargs: mode=signal|irqfd|doorbell n=<decimal> [bar0=0x<hex>]
+ * bootargs: mode=signal|irqfd|doorbell n=<number> [bar0=0x<hex>] (bootargs.h)
  * For i = 0..n-1 the guest writes 0 to the mode's register of the MSI-X test device and waits,
  * halted, until its IDT vector 0x40 handler has run i + 1 times; then it prints
  * "bench-irq: mode=<m> delivered=<count>" and passes. With bar0= (the C loop of
@@ -48,7 +48,7 @@ void guest_main(unsigned cpu, const void *fdt)
         m++;
     uint64_t n, bar0;
     if (m == 3 || bootarg_number(args, "n", UINT32_MAX, &n) != BOOTARG_FOUND)
-        guest_failf("bench-irq: bootargs \"%s\" lack mode=signal|irqfd|doorbell and n=<decimal>", args);
+        guest_failf("bench-irq: bootargs \"%s\" lack mode=signal|irqfd|doorbell and n=<number below 2^32>", args);
 
     static struct msix_dev d;
     int found = bootarg_number(args, "bar0", UINT64_MAX, &bar0);

@@ -1,5 +1,5 @@
 /* bench: N port writes then N MMIO writes to the probe device, nothing printed in the loops.
- * N = 20000, or n=<decimal> from /chosen/bootargs. */
+ * N = 20000, or n=<number> (decimal or 0x hex) from /chosen/bootargs. */
 #include "guest.h"
 
 #define DEFAULT_N 20000u
@@ -18,7 +18,7 @@ void guest_main(unsigned cpu, const void *fdt)
             if (bootarg_number(args, "n", UINT32_MAX, &given) == BOOTARG_FOUND)
                 n = (uint32_t)given;
             else if (args[0])
-                printf("bench: no usable n=<decimal> in bootargs \"%s\"; using %u\n", args, n);
+                printf("bench: no usable n=<number below 2^32> in bootargs \"%s\"; using %u\n", args, n);
         }
     }
     printf("bench: %u port writes, then %u MMIO writes\n", n, n);

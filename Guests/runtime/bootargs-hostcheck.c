@@ -4,9 +4,10 @@
  *   cc -O1 -Wall -Werror -I Guests/runtime -o bootargs-hostcheck Guests/runtime/bootargs-hostcheck.c Guests/runtime/bootargs.c
  *   ./bootargs-hostcheck [seed]   prints "N passed, N failed"; exits 1 when anything failed
  *
- * Each string handed to the parser is copied into a heap buffer of exactly its length plus the
- * NUL, so a build with -fsanitize=address also proves that nothing is read past the end. The
- * random part compares bootarg_number with a reference built on strtoull; it prints its seed.
+ * The strings handed to bootarg_number are heap copies of exactly their length plus the NUL, and
+ * Scripts/test.sh builds this with -fsanitize=address,undefined, so a read past the end fails.
+ * The random part compares bootarg_number and bootarg_is with references built on strtok_r and
+ * strtoull, over keys that are prefixes of one another; it prints its seed when it fails.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -58,6 +59,16 @@ static void test_numbers(void)
         {"n=0", "n", 0, BOOTARG_FOUND, 0},
         {"n=9", "n", 0, BOOTARG_MALFORMED, 0},
         {"n=000000000000000000000000000000007", "n", 7, BOOTARG_FOUND, 7},
+        {"n=1:", "n", UINT64_MAX, BOOTARG_MALFORMED, 0},
+        {"n=/", "n", UINT64_MAX, BOOTARG_MALFORMED, 0},
+        {"n=0xg", "n", UINT64_MAX, BOOTARG_MALFORMED, 0},
+        {"n=0x@", "n", UINT64_MAX, BOOTARG_MALFORMED, 0},
+        {"n=0xA", "n", UINT64_MAX, BOOTARG_FOUND, 10},
+        {"n=0x2345678bcde", "n", UINT64_MAX, BOOTARG_FOUND, 0x2345678bcde},
+        {"n=\xb1", "n", UINT64_MAX, BOOTARG_MALFORMED, 0},
+        {"se=1 seed=2", "seed", UINT64_MAX, BOOTARG_FOUND, 2},
+        {"seed=2 se=1", "se", UINT64_MAX, BOOTARG_FOUND, 1},
+        {"seed", "seed", UINT64_MAX, BOOTARG_ABSENT, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t v = 0xDEAD;
@@ -115,6 +126,22 @@ static int reference(const char *args, const char *key, uint64_t max, uint64_t *
     return r;
 }
 
+/* A reference for bootarg_is: the first "<key>=" word's value compared with strcmp. */
+static int reference_is(const char *args, const char *key, const char *value)
+{
+    char *copy = strdup(args), *save = 0;
+    int r = 0;
+    size_t k = strlen(key);
+    for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(0, " \t", &save)) {
+        if (strncmp(w, key, k) == 0 && w[k] == '=') {
+            r = strcmp(w + k + 1, value) == 0;
+            break;
+        }
+    }
+    free(copy);
+    return r;
+}
+
 static uint64_t state;
 static uint64_t rnd(void)
 {
@@ -126,7 +153,11 @@ static uint64_t rnd(void)
 
 static void test_random(uint64_t seed)
 {
-    static const char alphabet[] = "n=0x19aF \t=xk";
+    /* Digits of both bases and the characters just outside them (/ : @ G ` g), the keys' letters,
+     * separators, '=' and bytes above 0x7F. */
+    static const char alphabet[] = "0123456789abcdefABCDEF/:@Gg`xXnsed= \t=\x80\xff";
+    static const char *const keys[] = {"n", "nn", "s", "se", "seed"};
+    static const char *const values[] = {"", "1", "0x1", "e", "seed"};
     int before = failed;
     state = seed;
     for (int round = 0; round < 200000 && failed == before; round++) {
@@ -135,11 +166,14 @@ static void test_random(uint64_t seed)
         for (size_t i = 0; i < len; i++)
             args[i] = alphabet[rnd() % (sizeof alphabet - 1)];
         args[len] = '\0';
+        const char *key = keys[rnd() % 5], *value = values[rnd() % 5];
         uint64_t max = rnd() % 4 ? UINT64_MAX : rnd() % 1000;
         uint64_t got = 0, want = 0;
-        int r = number(args, "n", max, &got), w = reference(args, "n", max, &want);
-        CHECK(r == w && (r != BOOTARG_FOUND || got == want), "seed %llu: \"%s\" max %llu: %d %llu, reference %d %llu",
-              (unsigned long long)seed, args, (unsigned long long)max, r, (unsigned long long)got, w, (unsigned long long)want);
+        int r = number(args, key, max, &got), w = reference(args, key, max, &want);
+        CHECK(r == w && (r != BOOTARG_FOUND || got == want), "seed %llu: \"%s\" %s max %llu: %d %llu, reference %d %llu",
+              (unsigned long long)seed, args, key, (unsigned long long)max, r, (unsigned long long)got, w, (unsigned long long)want);
+        int is = bootarg_is(args, key, value), want_is = reference_is(args, key, value);
+        CHECK(is == want_is, "seed %llu: \"%s\" %s=%s: bootarg_is %d, reference %d", (unsigned long long)seed, args, key, value, is, want_is);
     }
     if (failed != before)
         printf("bootargs-hostcheck: random comparison failed with seed %llu\n", (unsigned long long)seed);

@@ -107,7 +107,7 @@ void guest_main(unsigned cpu, const void *fdt)
     if (dtb_open(&tree, fdt, DTB_SIZE_UNKNOWN) != DTB_OK || dtb_memory(&tree, &base, &ram_size) != DTB_OK)
         guest_fail("virtio-fuzz: no memory node in the device tree");
     (void)dtb_bootargs(&tree, &args);
-    if (bootarg_number(args, "seed", UINT64_MAX, &seed) < 0 || bootarg_number(args, "rounds", UINT32_MAX, &rounds) < 0)
+    if (bootarg_number(args, "seed", UINT64_MAX, &seed) < 0 || bootarg_number(args, "rounds", UINT64_MAX, &rounds) < 0)
         guest_failf("virtio-fuzz: bootargs \"%s\": seed= and rounds= take a number (decimal or 0x hex)", args);
     if (ram_size < W_BASE + W_SIZE)
         guest_failf("virtio-fuzz: needs at least %u MiB of RAM", (unsigned)((W_BASE + W_SIZE) >> 20));
